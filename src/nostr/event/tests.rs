@@ -1,3 +1,6 @@
+// Test code indexes freely: a panic here is a failed test, not a crashed daemon.
+#![allow(clippy::indexing_slicing)]
+
 use proptest::prelude::*;
 
 use super::*;

@@ -1,0 +1,103 @@
+"""Turns criterion's estimates and measured sizes into the tables of docs/benchmarks.md.
+
+Each section sits between `<!-- BEGIN name -->` and `<!-- END name -->`; everything outside
+the markers (the prose) is kept as written.
+"""
+import argparse
+import datetime
+import json
+import pathlib
+import platform
+import re
+import subprocess
+
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def machine():
+    model = "?"
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    cores = sh("nproc")
+    mem = "?"
+    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem = f"{int(line.split()[1]) / 1048576:.0f} GiB"
+    return f"{platform.machine()}, {model}, {cores} cores, {mem}"
+
+
+def header(quick):
+    commit = sh("git", "rev-parse", "--short", "HEAD")
+    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    date = datetime.date.today().isoformat()
+    mode = "quick mode (short samples, figures indicative only)" if quick else "full run"
+    return (
+        f"Measured {date} on {machine()}; commit `{commit}`{dirty}; "
+        f"{sh('rustc', '--version')}; {mode}."
+    )
+
+
+def estimate_ns(root, name):
+    path = root / "event" / name / "new" / "estimates.json"
+    data = json.loads(path.read_text())
+    return data["median"]["point_estimate"]
+
+
+def replace_section(doc, name, body):
+    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+    if not pattern.search(doc):
+        raise SystemExit(f"docs/benchmarks.md has no {name} markers")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--criterion", type=pathlib.Path, required=True)
+    ap.add_argument("--binary-size", type=int, required=True)
+    ap.add_argument("--quick", type=int, default=0)
+    ap.add_argument("--doc", type=pathlib.Path, required=True)
+    a = ap.parse_args()
+
+    ns = {n: estimate_ns(a.criterion, n) for n in [
+        "id", "verify", "parse_json", "to_json", "parse_and_verify",
+        "baseline_secp256k1_verify", "baseline_sha256", "baseline_serde_json_value"]}
+    us = lambda n: f"{ns[n] / 1000:.2f} µs"
+    rows = [
+        ("event id (canonical serialization + SHA-256)", "id", "baseline_sha256", "SHA-256 of the same bytes alone"),
+        ("verify (id recomputed + BIP-340)", "verify", "baseline_secp256k1_verify", "bare `secp256k1` BIP-340 verify"),
+        ("JSON parse with limits", "parse_json", "baseline_serde_json_value", "serde_json into a generic `Value`"),
+        ("JSON out (canonical)", "to_json", None, ""),
+        ("parse + verify (what arrival costs)", "parse_and_verify", "baseline_secp256k1_verify", "bare BIP-340 verify"),
+    ]
+    lines = [header(a.quick), "",
+             "| per event (≈500 B kind-1 JSON) | median | baseline (same run) | ratio |",
+             "|---|---|---|---|"]
+    for label, n, base, base_label in rows:
+        if base:
+            lines.append(f"| {label} | {us(n)} | {base_label}: {us(base)} | {ns[n] / ns[base]:.2f}× |")
+        else:
+            lines.append(f"| {label} | {us(n)} | — | — |")
+    rate = 1e9 / ns["parse_and_verify"]
+    lines += ["", f"**Verification rate on one core: {rate:,.0f} events/s** (parse + id + BIP-340; "
+              "the bound later ingest figures are compared with)."]
+    doc = a.doc.read_text()
+    doc = replace_section(doc, "nostr-core", "\n".join(lines))
+    size = a.binary_size
+    doc = replace_section(doc, "binary-size", "\n".join([
+        header(a.quick), "",
+        "| target | profile | stripped size | goal |", "|---|---|---|---|",
+        f"| x86_64-unknown-linux-gnu | release (`opt-level = \"s\"`, fat LTO, 1 CGU, `panic = \"abort\"`) "
+        f"| {size:,} B ({size / 1048576:.2f} MiB) | ≤ 5 MB |"]))
+    a.doc.write_text(doc)
+    print(f"docs updated: verify rate {rate:,.0f}/s, binary {size:,} B")
+
+
+if __name__ == "__main__":
+    main()

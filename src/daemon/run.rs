@@ -1,0 +1,126 @@
+//! The event loop: one `current_thread` task that owns every socket and all state.
+//!
+//! Today it serves `/status` on the API port and receives (and counts) datagrams on the mesh
+//! port; the mesh, store and client API plug into the same `select!` (ARCHITECTURE.md "Sans-IO
+//! cores and the loop"). `run` takes its sockets and its shutdown future as arguments, so tests
+//! and the daemon drive the same code.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+
+use super::status;
+use crate::nostr::{PubKey, nip19};
+
+/// Most `/status` connections served at once; more are closed at accept. Status is for
+/// `nostrp2p status` and monitoring, a handful of callers.
+pub const STATUS_CONNECTIONS_MAX: usize = 8;
+
+/// Largest datagram read; the mesh's datagrams are ≤ 1200 bytes (docs/wire.md), so anything
+/// longer is truncated and refused by the mesh decoder.
+const DATAGRAM_BUF: usize = 2048;
+
+/// The sockets the loop owns.
+pub struct Sockets {
+    /// UDP on P: the mesh.
+    pub mesh: UdpSocket,
+    /// TCP on P+1: the API port (only `/status` so far).
+    pub api: TcpListener,
+}
+
+/// What `/status` reports that does not change while running.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub owner: PubKey,
+    pub node_id: PubKey,
+    pub board: String,
+    pub writable: bool,
+    pub mesh_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+}
+
+/// Counters the loop keeps; reported by `/status`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    datagrams_received: u64,
+    status_refused_not_lan: u64,
+    status_refused_busy: u64,
+}
+
+/// Runs until `shutdown` completes, then waits for in-flight status replies (each bounded by
+/// its own deadline) and returns. `started` is the time `uptime` counts from.
+pub async fn run(
+    sockets: Sockets,
+    info: NodeInfo,
+    started: Instant,
+    shutdown: impl Future<Output = &'static str>,
+) -> std::io::Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut buf = vec![0u8; DATAGRAM_BUF];
+    let mut counters = Counters::default();
+    let mut status_tasks = JoinSet::new();
+    loop {
+        while status_tasks.try_join_next().is_some() {}
+        tokio::select! {
+            biased;
+            signal = &mut shutdown => {
+                log::info!("{signal} received, stopping");
+                break;
+            }
+            received = sockets.mesh.recv_from(&mut buf) => match received {
+                Ok((len, from)) => {
+                    counters.datagrams_received += 1;
+                    log::debug!("mesh: {len}-byte datagram from {from} dropped (no mesh yet)");
+                }
+                Err(e) => log::debug!("mesh: receive failed: {e}"),
+            },
+            accepted = sockets.api.accept() => match accepted {
+                Ok((stream, peer)) if !status::is_lan(peer.ip()) => {
+                    counters.status_refused_not_lan += 1;
+                    log::debug!("api: refused {peer}: not on the LAN");
+                    drop(stream);
+                }
+                Ok((stream, peer)) if status_tasks.len() >= STATUS_CONNECTIONS_MAX => {
+                    counters.status_refused_busy += 1;
+                    log::debug!("api: refused {peer}: {STATUS_CONNECTIONS_MAX} connections open");
+                    drop(stream);
+                }
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let body = status_json(&info, started, counters);
+                    status_tasks.spawn(status::serve(stream, peer, body));
+                }
+                Err(e) => log::warn!("api: accept failed: {e}"),
+            },
+        }
+    }
+    // Replies already accepted finish (each has its own deadline); nothing else is pending.
+    while status_tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn status_json(info: &NodeInfo, started: Instant, counters: Counters) -> String {
+    let (threads, rss) = status::process_usage();
+    let value = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": started.elapsed().as_secs(),
+        "owner": nip19::encode_npub(&info.owner),
+        "owner_hex": info.owner.to_hex(),
+        "node_id": info.node_id.to_hex(),
+        "board": info.board,
+        "writable": info.writable,
+        "listen": { "mesh": info.mesh_addr.to_string(), "api": info.api_addr.to_string() },
+        "threads": threads,
+        "rss_bytes": rss,
+        "mesh": { "datagrams_received": counters.datagrams_received, "peers": 0 },
+        "api": {
+            "refused_not_lan": counters.status_refused_not_lan,
+            "refused_busy": counters.status_refused_busy,
+        },
+    });
+    let mut text = value.to_string();
+    text.push('\n');
+    text
+}
