@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod cli;
+mod docs;
 mod layering;
 mod root;
 mod support;
