@@ -8,6 +8,9 @@
 //! - [`nostr`]: sans-IO event core: NIP-01 events and filters, BIP-340, NIP-19, upstream's
 //!   MessagePack form.
 //! - [`limits`]: every compile-time bound, named, with the reason for its number.
+//! - [`ring`]: sans-IO heapless ring of recent events and the seen-id set.
+//! - [`store`]: the `EventStore`/`StateStore` traits, fjall and in-memory implementations.
+//! - [`mesh`]: sans-IO transport: wire format, Noise IX sessions, replay window, cookies.
 //! - [`config`]: file → `NOSTRP2P_*` environment → flags, validated into one [`config::Config`];
 //!   embedded board profiles.
 //! - [`daemon`]: the I/O shell: data dir, keys on disk, the one `current_thread` loop, signals.
@@ -20,4 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod limits;
+pub mod mesh;
 pub mod nostr;
+pub mod ring;
+pub mod store;

@@ -7,6 +7,7 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
+pub mod binary;
 pub mod event;
 pub mod filter;
 pub mod hex;
