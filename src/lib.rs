@@ -10,6 +10,7 @@
 //! - [`limits`]: every compile-time bound, named, with the reason for its number.
 //! - [`ring`]: sans-IO heapless ring of recent events and the seen-id set.
 //! - [`store`]: the `EventStore`/`StateStore` traits, fjall and in-memory implementations.
+//! - [`sim`]: seeded simulation support for tests and benches (a traffic-shaped corpus).
 //! - [`mesh`]: sans-IO transport: wire format, Noise IX sessions, replay window, cookies.
 //! - [`config`]: file → `NOSTRP2P_*` environment → flags, validated into one [`config::Config`];
 //!   embedded board profiles.
@@ -26,4 +27,5 @@ pub mod limits;
 pub mod mesh;
 pub mod nostr;
 pub mod ring;
+pub mod sim;
 pub mod store;

@@ -22,6 +22,12 @@ const ARROWS: &[(&str, &[&str])] = &[
     ),
     ("config", &["config", "nostr", "limits"]),
     (
+        "sim",
+        &[
+            "sim", "node", "store", "mesh", "gossip", "ring", "nostr", "limits",
+        ],
+    ),
+    (
         "api",
         &["api", "node", "store", "config", "nostr", "limits"],
     ),
@@ -34,7 +40,7 @@ const ARROWS: &[(&str, &[&str])] = &[
 ];
 
 /// Sans-IO modules: no runtime, sockets, clocks, files or OS randomness.
-const SANS_IO: &[&str] = &["nostr", "ring.rs", "mesh", "gossip", "node.rs"];
+const SANS_IO: &[&str] = &["nostr", "ring.rs", "mesh", "gossip", "node.rs", "sim"];
 const SANS_IO_BANNED: &[&str] = &[
     "tokio",
     "UdpSocket",

@@ -1,0 +1,589 @@
+//! The store engine: NIP-01/NIP-09 write rules, index maintenance and the query planner, over
+//! any [`Kv`] backend. One engine for fjall and for memory, so both obey the same rules.
+//!
+//! Write rules ([`Store::put`]), in order: ephemeral kinds are not stored; a stored id is a
+//! duplicate; an id its author deleted (NIP-09 `e`) is refused, and so is a replaceable or
+//! addressable version no newer than its author's `a` deletion; an older (or equal) version of
+//! a replaceable or addressable event is superseded, a newer one replaces the stored one in the
+//! same batch; a deletion removes its author's targets and leaves tombstones that refuse their
+//! return. Each event is one atomic batch: record, index entries, tombstones, usage counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::keys::{self, Prefix};
+use super::{EventStore, Kv, Op, PutOutcome, Space, StateStore, StoreError};
+use crate::nostr::filter::Filter;
+use crate::nostr::kinds::{self, KindClass, Version};
+use crate::nostr::tags::Deletion;
+use crate::nostr::{Event, EventId, Kind, binary};
+
+/// Most events one filter returns, whatever its `limit` says (or when it says nothing): the
+/// answer is built in memory, so it must be bounded. NIP-11 advertises it as `max_limit`.
+pub const MAX_QUERY_LIMIT: usize = 5_000;
+
+/// The state key of the usage counters (internal; `StateStore` keys live under `s:`).
+const USAGE_KEY: &[u8] = b"m:usage";
+
+/// Counts and sizes of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Events stored.
+    pub events: u64,
+    /// Bytes of their compact records (the logical size the retention budget counts).
+    pub record_bytes: u64,
+    /// Bytes the backend occupies on disk (LSM space returns late; reported, not budgeted).
+    pub disk_bytes: u64,
+    /// Commits (fsyncs) completed since open.
+    pub commits: u64,
+}
+
+/// The engine over a backend `K`.
+pub struct Store<K: Kv> {
+    kv: K,
+    events: u64,
+    record_bytes: u64,
+    commits: u64,
+    dirty: bool,
+}
+
+/// How one filter is answered.
+#[derive(Debug)]
+enum Plan {
+    /// Direct lookups by id.
+    Ids(Vec<EventId>),
+    /// Direct lookups of replaceable slots (authors × replaceable kinds).
+    Slots(Vec<Vec<u8>>),
+    /// Newest-first scans of these time-ordered prefixes.
+    Scan(Vec<Prefix>),
+}
+
+impl<K: Kv> Store<K> {
+    /// Opens the engine over `kv`, reading its usage counters.
+    pub fn open(kv: K) -> Result<Self, StoreError> {
+        let (events, record_bytes) = match kv.get(Space::State, USAGE_KEY)? {
+            None => (0, 0),
+            Some(v) => decode_usage(&v).ok_or_else(|| StoreError::Corrupt {
+                what: "usage counters".to_owned(),
+            })?,
+        };
+        Ok(Self {
+            kv,
+            events,
+            record_bytes,
+            commits: 0,
+            dirty: false,
+        })
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn kv(&self) -> &K {
+        &self.kv
+    }
+
+    /// The backend, mutably (the fjall backend reopens itself after a failed commit).
+    pub fn kv_mut(&mut self) -> &mut K {
+        &mut self.kv
+    }
+
+    /// Gives the backend back.
+    pub fn into_kv(self) -> K {
+        self.kv
+    }
+
+    /// Loads and decodes a record, with its length.
+    fn load(&self, id: &EventId) -> Result<Option<(Event, u64)>, StoreError> {
+        let Some(bytes) = self.kv.get(Space::Events, &id.0)? else {
+            return Ok(None);
+        };
+        let event = binary::decode(&bytes).map_err(|e| StoreError::Corrupt {
+            what: format!("record {id}: {e}"),
+        })?;
+        Ok(Some((event, bytes.len() as u64)))
+    }
+
+    /// The operations that remove `event` (record and every index entry it owns).
+    fn removal(event: &Event, ops: &mut BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>) {
+        ops.insert((Space::Events, event.id.0.to_vec()), None);
+        for (key, _) in keys::entries(event) {
+            ops.insert((Space::Index, key), None);
+        }
+    }
+
+    /// Writes a batch of operations (last write per key wins) plus the usage counters.
+    fn apply(
+        &mut self,
+        ops: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+        events: u64,
+        record_bytes: u64,
+    ) -> Result<(), StoreError> {
+        let mut batch: Vec<Op> = ops
+            .into_iter()
+            .map(|((space, key), value)| match value {
+                Some(v) => Op::Put(space, key, v),
+                None => Op::Delete(space, key),
+            })
+            .collect();
+        batch.push(Op::Put(
+            Space::State,
+            USAGE_KEY.to_vec(),
+            encode_usage(events, record_bytes),
+        ));
+        self.kv.write(batch)?;
+        self.events = events;
+        self.record_bytes = record_bytes;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The stored version in a replaceable or addressable slot, if any.
+    fn slot_version(&self, slot: &[u8]) -> Result<Option<(Event, u64)>, StoreError> {
+        let Some(id) = self.kv.get(Space::Index, slot)? else {
+            return Ok(None);
+        };
+        let id: [u8; 32] = id.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+            what: "slot entry".to_owned(),
+        })?;
+        self.load(&EventId(id))
+    }
+
+    /// The slot key of an event's replaceable or addressable version, if it has one.
+    fn slot_of(event: &Event) -> Option<Vec<u8>> {
+        match kinds::class(event.kind) {
+            KindClass::Replaceable => Some(keys::replaceable(&event.pubkey, event.kind)),
+            KindClass::Addressable => Some(keys::address(
+                keys::ADDRESSABLE,
+                &event.pubkey,
+                event.kind,
+                kinds::d_value(event),
+            )),
+            KindClass::Regular | KindClass::Ephemeral => None,
+        }
+    }
+
+    /// The newest `created_at` an `a` deletion covers for this event's address, if any.
+    fn address_tombstone(&self, event: &Event) -> Result<Option<u64>, StoreError> {
+        let d = match kinds::class(event.kind) {
+            KindClass::Replaceable => "",
+            KindClass::Addressable => kinds::d_value(event),
+            KindClass::Regular | KindClass::Ephemeral => return Ok(None),
+        };
+        let key = keys::address(keys::DELETED_ADDRESS, &event.pubkey, event.kind, d);
+        Ok(self
+            .kv
+            .get(Space::Index, &key)?
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    /// Plans one filter (see `docs/storage.md` "Queries").
+    fn plan(filter: &Filter) -> Plan {
+        if let Some(ids) = &filter.ids {
+            return Plan::Ids(ids.iter().copied().collect());
+        }
+        if let (Some(authors), Some(kinds)) = (&filter.authors, &filter.kinds)
+            && !kinds.is_empty()
+            && kinds
+                .iter()
+                .all(|k| kinds::class(*k) == KindClass::Replaceable)
+        {
+            let slots = authors
+                .iter()
+                .flat_map(|a| kinds.iter().map(move |k| keys::replaceable(a, *k)))
+                .collect();
+            return Plan::Slots(slots);
+        }
+        // Cost guess per prefix: authors and id-like tags are selective, other tags less so,
+        // kinds hardly, the time index not at all.
+        let mut best: (usize, Vec<Prefix>) = (usize::MAX, vec![Prefix::time()]);
+        let mut consider = |cost: usize, prefixes: Vec<Prefix>| {
+            if cost < best.0 {
+                best = (cost, prefixes);
+            }
+        };
+        if let Some(authors) = &filter.authors {
+            consider(authors.len(), authors.iter().map(Prefix::author).collect());
+        }
+        for (letter, values) in &filter.tags {
+            let Ok(byte) = u8::try_from(u32::from(*letter)) else {
+                continue;
+            };
+            let weight = if matches!(letter, 'e' | 'p' | 'a' | 'q') {
+                1
+            } else {
+                4
+            };
+            consider(
+                values.len() * weight,
+                values.iter().map(|v| Prefix::tag(byte, v)).collect(),
+            );
+        }
+        if let Some(kinds) = &filter.kinds {
+            consider(
+                kinds.len() * 64,
+                kinds.iter().map(|k| Prefix::kind(*k)).collect(),
+            );
+        }
+        consider(1_000, vec![Prefix::time()]);
+        Plan::Scan(best.1)
+    }
+
+    /// Answers one filter: up to `limit` matches, each with its NIP-01 sort key.
+    fn query_one(
+        &self,
+        filter: &Filter,
+        found: &mut BTreeMap<SortKey, Event>,
+    ) -> Result<(), StoreError> {
+        if !filter.can_match() {
+            return Ok(());
+        }
+        let limit = filter.limit.map_or(MAX_QUERY_LIMIT, |l| {
+            usize::try_from(l)
+                .unwrap_or(usize::MAX)
+                .min(MAX_QUERY_LIMIT)
+        });
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut mine: BTreeMap<SortKey, Event> = BTreeMap::new();
+        match Self::plan(filter) {
+            Plan::Ids(ids) => {
+                for id in ids {
+                    if let Some((event, _)) = self.load(&id)?
+                        && filter.matches(&event)
+                    {
+                        mine.insert(SortKey::of(&event), event);
+                    }
+                }
+            }
+            Plan::Slots(slots) => {
+                for slot in slots {
+                    if let Some((event, _)) = self.slot_version(&slot)?
+                        && filter.matches(&event)
+                    {
+                        mine.insert(SortKey::of(&event), event);
+                    }
+                }
+            }
+            Plan::Scan(prefixes) => {
+                for prefix in prefixes {
+                    self.scan_prefix(&prefix, filter, limit, &mut mine)?;
+                }
+            }
+        }
+        found.extend(mine.into_iter().take(limit));
+        Ok(())
+    }
+
+    /// Scans one prefix newest first, adding up to `limit` matching events to `out`.
+    fn scan_prefix(
+        &self,
+        prefix: &Prefix,
+        filter: &Filter,
+        limit: usize,
+        out: &mut BTreeMap<SortKey, Event>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = prefix.range(filter.since, filter.until);
+        let mut taken = 0usize;
+        let mut failure = None;
+        self.kv.scan_keys(Space::Index, &from, &to, &mut |key| {
+            let Some((_, id)) = keys::split_suffix(key) else {
+                return true;
+            };
+            match self.load(&id) {
+                Ok(Some((event, _))) if filter.matches(&event) => {
+                    out.insert(SortKey::of(&event), event);
+                    taken += 1;
+                    taken < limit
+                }
+                Ok(_) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Checks that every record has all its index entries and every index entry points at a
+    /// record that owns it. Returns the problems found (empty: consistent).
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut expected: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut ids = Vec::new();
+        self.kv
+            .scan_keys(Space::Events, &[], &[0xff; 33], &mut |key| {
+                ids.push(key.to_vec());
+                true
+            })?;
+        let mut bytes = 0u64;
+        for raw in &ids {
+            let Ok(id) = <[u8; 32]>::try_from(raw.as_slice()) else {
+                problems.push(format!("record key of {} bytes", raw.len()));
+                continue;
+            };
+            match self.load(&EventId(id)) {
+                Ok(Some((event, len))) => {
+                    bytes += len;
+                    if event.compute_id() != event.id {
+                        problems.push(format!("record {} does not hash to its id", event.id));
+                    }
+                    for (key, _) in keys::entries(&event) {
+                        if self.kv.get(Space::Index, &key)?.is_none() {
+                            problems.push(format!(
+                                "event {} lacks index entry {:02x?}",
+                                event.id,
+                                key.first()
+                            ));
+                        }
+                        expected.insert(key);
+                    }
+                }
+                Ok(None) => {
+                    problems.push(format!("record {} vanished during the check", EventId(id)))
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let mut stray = 0u64;
+        for first in [
+            keys::TIME,
+            keys::AUTHOR,
+            keys::KIND,
+            keys::TAG,
+            keys::REPLACEABLE,
+            keys::ADDRESSABLE,
+        ] {
+            self.kv
+                .scan_keys(Space::Index, &[first], &[first + 1], &mut |key| {
+                    if !expected.contains(key) {
+                        stray += 1;
+                    }
+                    true
+                })?;
+        }
+        if stray > 0 {
+            problems.push(format!(
+                "{stray} index entries point at no record that owns them"
+            ));
+        }
+        if ids.len() as u64 != self.events || bytes != self.record_bytes {
+            problems.push(format!(
+                "usage counters say {} events / {} bytes, records hold {} / {bytes}",
+                self.events,
+                self.record_bytes,
+                ids.len()
+            ));
+        }
+        Ok(problems)
+    }
+}
+
+impl<K: Kv> EventStore for Store<K> {
+    fn put(&mut self, event: &Event) -> Result<PutOutcome, StoreError> {
+        if kinds::class(event.kind) == KindClass::Ephemeral {
+            return Ok(PutOutcome::Ephemeral);
+        }
+        if self.kv.get(Space::Events, &event.id.0)?.is_some() {
+            return Ok(PutOutcome::Duplicate);
+        }
+        if self
+            .kv
+            .get(Space::Index, &keys::deleted_id(&event.id, &event.pubkey))?
+            .is_some()
+        {
+            return Ok(PutOutcome::Deleted);
+        }
+        if self
+            .address_tombstone(event)?
+            .is_some_and(|t| event.created_at.0 <= t)
+        {
+            return Ok(PutOutcome::Deleted);
+        }
+        let mut ops = BTreeMap::new();
+        let (mut events, mut bytes) = (self.events, self.record_bytes);
+        let mut outcome = PutOutcome::Stored;
+        if let Some(slot) = Self::slot_of(event)
+            && let Some((old, old_len)) = self.slot_version(&slot)?
+        {
+            if Version::of(&old) >= Version::of(event) {
+                return Ok(PutOutcome::Superseded);
+            }
+            Self::removal(&old, &mut ops);
+            events -= 1;
+            bytes -= old_len;
+            outcome = PutOutcome::Replaced { old: old.id };
+        }
+        if let Some(deletion) = Deletion::from_event(event) {
+            self.plan_deletion(&deletion, &mut ops, &mut events, &mut bytes)?;
+        }
+        let mut record = Vec::with_capacity(binary::encoded_len(event));
+        binary::encode(event, &mut record);
+        bytes += record.len() as u64;
+        events += 1;
+        ops.insert((Space::Events, event.id.0.to_vec()), Some(record));
+        for (key, value) in keys::entries(event) {
+            ops.insert((Space::Index, key), Some(value));
+        }
+        self.apply(ops, events, bytes)?;
+        Ok(outcome)
+    }
+
+    fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
+        Ok(self.load(id)?.map(|(e, _)| e))
+    }
+
+    fn query(&self, filters: &[Filter]) -> Result<Vec<Event>, StoreError> {
+        let mut found = BTreeMap::new();
+        for filter in filters {
+            self.query_one(filter, &mut found)?;
+        }
+        Ok(found.into_values().collect())
+    }
+
+    fn delete(&mut self, id: &EventId) -> Result<bool, StoreError> {
+        let Some((event, len)) = self.load(id)? else {
+            return Ok(false);
+        };
+        let mut ops = BTreeMap::new();
+        Self::removal(&event, &mut ops);
+        self.apply(ops, self.events - 1, self.record_bytes - len)?;
+        Ok(true)
+    }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            events: self.events,
+            record_bytes: self.record_bytes,
+            disk_bytes: self.kv.disk_bytes(),
+            commits: self.commits,
+        }
+    }
+
+    fn commit(&mut self) -> Result<u64, StoreError> {
+        if self.dirty {
+            self.kv.persist()?;
+            self.dirty = false;
+            self.commits += 1;
+        }
+        Ok(self.commits)
+    }
+}
+
+impl<K: Kv> Store<K> {
+    /// Adds to `ops` what a NIP-09 deletion does: tombstones for its ids and addresses, and the
+    /// removal of its author's stored targets.
+    fn plan_deletion(
+        &self,
+        deletion: &Deletion,
+        ops: &mut BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+        events: &mut u64,
+        bytes: &mut u64,
+    ) -> Result<(), StoreError> {
+        let mut remove = |target: &Event, len: u64, ops: &mut BTreeMap<_, _>| {
+            if deletion.applies_to(target)
+                && !ops.contains_key(&(Space::Events, target.id.0.to_vec()))
+            {
+                Self::removal(target, ops);
+                *events -= 1;
+                *bytes -= len;
+            }
+        };
+        for id in &deletion.ids {
+            ops.insert(
+                (Space::Index, keys::deleted_id(id, &deletion.author)),
+                Some(Vec::new()),
+            );
+            if let Some((target, len)) = self.load(id)? {
+                remove(&target, len, ops);
+            }
+        }
+        for address in &deletion.addresses {
+            let key = keys::address(
+                keys::DELETED_ADDRESS,
+                &address.pubkey,
+                address.kind,
+                &address.identifier,
+            );
+            let previous = self
+                .kv
+                .get(Space::Index, &key)?
+                .and_then(|v| v.try_into().ok().map(u64::from_be_bytes));
+            let until = previous.unwrap_or(0).max(deletion.created_at.0);
+            ops.insert((Space::Index, key), Some(until.to_be_bytes().to_vec()));
+            let slot = match kinds::class(address.kind) {
+                KindClass::Replaceable => keys::replaceable(&address.pubkey, address.kind),
+                KindClass::Addressable => keys::address(
+                    keys::ADDRESSABLE,
+                    &address.pubkey,
+                    address.kind,
+                    &address.identifier,
+                ),
+                KindClass::Regular | KindClass::Ephemeral => continue,
+            };
+            if let Some((target, len)) = self.slot_version(&slot)? {
+                remove(&target, len, ops);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K: Kv> StateStore for Store<K> {
+    fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(Space::State, &state_key(key))
+    }
+
+    fn set_state(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.kv
+            .write(vec![Op::Put(Space::State, state_key(key), value.to_vec())])?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn remove_state(&mut self, key: &str) -> Result<(), StoreError> {
+        self.kv
+            .write(vec![Op::Delete(Space::State, state_key(key))])?;
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+fn state_key(key: &str) -> Vec<u8> {
+    let mut k = b"s:".to_vec();
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// NIP-01's answer order as a map key: newest first, then lowest id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey(u64, EventId);
+
+impl SortKey {
+    fn of(event: &Event) -> Self {
+        Self(u64::MAX - event.created_at.0, event.id)
+    }
+}
+
+fn encode_usage(events: u64, bytes: u64) -> Vec<u8> {
+    let mut v = events.to_be_bytes().to_vec();
+    v.extend_from_slice(&bytes.to_be_bytes());
+    v
+}
+
+fn decode_usage(v: &[u8]) -> Option<(u64, u64)> {
+    let (a, b) = v.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(a.try_into().ok()?),
+        u64::from_be_bytes(b.try_into().ok()?),
+    ))
+}
+
+/// Which kind an index prefix names (for reports).
+#[must_use]
+pub fn kind_of_prefix(prefix: &[u8]) -> Option<Kind> {
+    match prefix {
+        [keys::KIND, a, b, ..] => Some(Kind(u16::from_be_bytes([*a, *b]))),
+        _ => None,
+    }
+}
