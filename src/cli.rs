@@ -35,6 +35,25 @@ enum Command {
     Server(Box<ServerArgs>),
     /// Ask the node running on this machine how it is doing.
     Status(StatusArgs),
+    /// Move the owner key between the node and your Nostr apps.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print the owner's secret key (nsec) so you can import it into a Nostr app.
+    Export(KeyArgs),
+    /// Give the node an owner secret key (nsec or 64 hex), read from standard input. An
+    /// existing different key is never replaced.
+    Import(KeyArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeyArgs {
+    /// The node's data dir. [default: as `server` picks it]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 /// Flags of `nostrp2p server`. Each overrides the config file and the `NOSTRP2P_*`
@@ -107,6 +126,8 @@ pub fn main() -> ExitCode {
         Command::Genkey => genkey(),
         Command::Server(args) => server(*args),
         Command::Status(args) => status(&args),
+        Command::Key(KeyCommand::Export(args)) => key_export(&args),
+        Command::Key(KeyCommand::Import(args)) => key_import(&args),
     }
 }
 
@@ -214,6 +235,98 @@ fn status(args: &StatusArgs) -> ExitCode {
                 dir.display()
             );
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The data dir a key command works on: `--data-dir`, else the one `server` would use.
+fn key_data_dir(args: &KeyArgs) -> Result<PathBuf, ExitCode> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(dir.clone());
+    }
+    config::default_data_dir(&config::from_process_env()).ok_or_else(|| {
+        eprintln!("error: no data dir: give --data-dir (HOME is not set)");
+        ExitCode::from(2)
+    })
+}
+
+fn key_export(args: &KeyArgs) -> ExitCode {
+    let dir = match key_data_dir(args) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
+    // Reading needs no lock: the key file is written once and never replaced.
+    let path = dir.join(daemon::datadir::OWNER_KEY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "error: {} does not exist: this node holds no owner secret (it was started with -p, \
+                 or has not run yet)",
+                path.display()
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    match nip19::decode_secret(text.trim())
+        .ok()
+        .and_then(|s| Keys::from_secret_bytes(s).ok())
+    {
+        Some(keys) => {
+            eprintln!(
+                "warning: this is the owner's secret key: anyone who has it can post as the owner"
+            );
+            println!("{}", nip19::encode_nsec(&keys.secret_bytes()));
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "error: key file {} is corrupt; it is left untouched",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn key_import(args: &KeyArgs) -> ExitCode {
+    let dir = match key_data_dir(args) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
+    // From standard input, never from an argument: arguments end up in shell history and `ps`.
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("error: reading the key from standard input: {e}");
+        return ExitCode::from(2);
+    }
+    let Some(keys) = nip19::decode_secret(line.trim())
+        .ok()
+        .and_then(|s| Keys::from_secret_bytes(s).ok())
+    else {
+        eprintln!("error: standard input: expected an nsec or 64 hex characters");
+        return ExitCode::from(2);
+    };
+    let result = daemon::datadir::DataDir::open(&dir).and_then(|dd| dd.import_owner_keys(&keys));
+    match result {
+        Ok(true) => {
+            println!("owner key imported: {}", nip19::encode_npub(&keys.public()));
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!(
+                "owner key already present: {}",
+                nip19::encode_npub(&keys.public())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(daemon::DaemonError::from(e).exit_code())
         }
     }
 }

@@ -38,6 +38,10 @@ pub enum DataDirError {
         "key file {path} is corrupt: {reason}; it is left untouched: restore it or move it away"
     )]
     CorruptKey { path: PathBuf, reason: String },
+    #[error(
+        "{path} already holds a different owner key; it is never overwritten: move it away first"
+    )]
+    OwnerKeyExists { path: PathBuf },
     #[error("cannot write key file {path}: {source}")]
     WriteKey { path: PathBuf, source: io::Error },
     #[error("cannot write {path}: {source}")]
@@ -146,6 +150,22 @@ impl DataDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(DataDirError::ReadKey { path, source }),
         }
+    }
+
+    /// Stores `keys` as the owner key. Never replaces a different existing key: returns
+    /// `Ok(false)` when the same key is already there, `OwnerKeyExists` when another is.
+    pub fn import_owner_keys(&self, keys: &Keys) -> Result<bool, DataDirError> {
+        let path = self.path.join(OWNER_KEY_FILE);
+        if let Some(held) = self.existing_owner_keys()? {
+            if held.public() == keys.public() {
+                return Ok(false);
+            }
+            return Err(DataDirError::OwnerKeyExists { path });
+        }
+        let text = format!("{}\n", nip19::encode_nsec(&keys.secret_bytes()));
+        write_new_secret(&path, text.as_bytes())
+            .map_err(|source| DataDirError::WriteKey { path, source })?;
+        Ok(true)
     }
 
     fn load_or_create(
@@ -295,6 +315,25 @@ mod tests {
         assert_eq!(node2.public(), node.public());
         let owner2 = dd.existing_owner_keys().expect("read").expect("present");
         assert_eq!(owner2.public(), owner.public());
+    }
+
+    #[test]
+    fn import_never_replaces_a_different_key() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dd = DataDir::open(tmp.path()).expect("open");
+        let a = Keys::from_secret_bytes([5; 32]).expect("valid");
+        let b = Keys::from_secret_bytes([6; 32]).expect("valid");
+        assert!(dd.import_owner_keys(&a).expect("first import"));
+        assert!(!dd.import_owner_keys(&a).expect("same key again"));
+        let err = dd.import_owner_keys(&b).expect_err("different key");
+        assert!(matches!(err, DataDirError::OwnerKeyExists { .. }), "{err}");
+        let held = dd.existing_owner_keys().expect("read").expect("present");
+        assert_eq!(held.public(), a.public());
+        let mode = fs::metadata(tmp.path().join(OWNER_KEY_FILE))
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

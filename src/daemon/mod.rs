@@ -53,7 +53,9 @@ impl DaemonError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::OwnerMismatch { .. } | Self::TlsUnavailable => 2,
+            Self::OwnerMismatch { .. }
+            | Self::TlsUnavailable
+            | Self::DataDir(DataDirError::OwnerKeyExists { .. }) => 2,
             _ => 1,
         }
     }

@@ -266,3 +266,71 @@ fn help_and_version_work() {
         "no command: help on stderr, usage exit"
     );
 }
+
+#[test]
+fn key_export_and_import_move_the_owner_key() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &[]);
+    let owner = server.banner("owner");
+    assert_eq!(server.stop("TERM").code(), Some(0));
+
+    let out = bin()
+        .args(["key", "export", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nsec = String::from_utf8(out.stdout).expect("utf-8");
+    let secret = nip19::decode_secret(nsec.trim()).expect("an nsec");
+    assert_eq!(
+        nip19::encode_npub(&Keys::from_secret_bytes(secret).expect("valid").public()),
+        owner
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "exporting warns"
+    );
+
+    let import = |dir: &std::path::Path, input: &str| {
+        let mut child = bin()
+            .args(["key", "import", "--data-dir"])
+            .arg(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    // Into a fresh data dir: the next start serves that owner.
+    let other = tmp.path().join("other");
+    let out = import(&other, &nsec);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = Server::start(&other, &[]);
+    assert_eq!(again.banner("owner"), owner);
+    assert_eq!(again.stop("TERM").code(), Some(0));
+    // A different key is refused and the existing one kept.
+    let out = import(&other, &hex::encode(&[7u8; 32]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never overwritten"));
+    let out = import(&other, "not a key");
+    assert_eq!(out.status.code(), Some(2));
+    let kept = fs::read_to_string(other.join("owner.key")).expect("kept");
+    assert_eq!(kept.trim(), nsec.trim());
+}
