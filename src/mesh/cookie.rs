@@ -5,7 +5,7 @@
 //!   the sender speaks this network; it is checked before any state, DH or signature check.
 //! - Under load, `mac2` = keyed BLAKE2s-128 over the initiation, keyed by a *cookie*:
 //!   BLAKE2s-128 of the source address under a secret that rotates every
-//!   [`COOKIE_ROTATION`](super::limits::COOKIE_ROTATION). A cookie reaches only whoever receives
+//!   [`COOKIE_ROTATION`]. A cookie reaches only whoever receives
 //!   at that address, so a spoofed flood gets cookie replies and no DH.
 //! - The cookie travels in a 48-byte cookie reply, sealed with ChaCha20-Poly1305 under a
 //!   network-derived key with the initiation's `mac1` as associated data: only the initiator who

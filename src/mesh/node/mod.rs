@@ -1,6 +1,6 @@
 //! [`MeshNode`]: the transport's state machine. Inputs are `handle_*` and the commands
 //! (`connect`, `send`, `disconnect`); outputs are `poll_*`. Inbound datagrams are dispatched in
-//! [`inbound`], one `handle_*` per message type; timers live in [`timers`].
+//! `inbound`, one `handle_*` per message type; timers live in `timers`.
 
 mod inbound;
 mod timers;
@@ -26,8 +26,8 @@ use super::limits::{
     MAX_QUEUED_EVENTS, MAX_QUEUED_TRANSMITS, REASSEMBLY_SLOTS_PER_PEER, TAG_LEN,
 };
 use super::ratelimit::{HandshakeLimiter, LoadMeter};
+use super::session::KeySet;
 use super::session::handshake::{Identity, noise_params};
-use super::session::{KeySet, SealError};
 use super::wire::{
     Caps, HandshakePayload, Header, INITIATION_LEN, MAC1_AT, MessageType, NOISE_INITIATION_LEN,
     NodeId, PAYLOAD_VERSION, SessionIndex,
@@ -144,6 +144,8 @@ pub(crate) struct Peer {
     next_msg_id: u32,
     /// After a rekey could not start, wait until then.
     rekey_not_before: Option<Instant>,
+    /// Our address as the peer last reported it.
+    observed: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -323,11 +325,13 @@ impl MeshNode {
         peer.next_msg_id = msg_id.wrapping_add(1);
         let mut sealed = Vec::with_capacity(needed);
         for frame in fragment::frames(payload, msg_id) {
-            sealed.push(peer.current.seal(&frame).map_err(|e| match e {
-                SealError::Exhausted | SealError::Cipher | SealError::TooLarge => {
-                    SendError::KeysExpired
-                }
-            })?);
+            // Frames fit a datagram by construction, so the only failure is a key set at its
+            // message limit; the rekey it triggered (or the reject timer) resolves it.
+            let datagram = peer.current.seal(&frame).map_err(|e| {
+                log::debug!("mesh: sealing for {node} failed: {e}");
+                SendError::KeysExpired
+            })?;
+            sealed.push(datagram);
         }
         peer.last_send = now;
         peer.owe_keepalive = false;
@@ -471,8 +475,14 @@ impl MeshNode {
             observed,
         } = claim;
         let local = keys.local;
+        // Report what the peer saw only when it is news: rekeys repeat it every two minutes.
+        let mut observed_news = observed;
         match self.peers.get_mut(&node) {
             Some(peer) => {
+                if peer.observed == observed {
+                    observed_news = None;
+                }
+                peer.observed = observed;
                 let old = core::mem::replace(&mut peer.current, keys);
                 if let Some(dropped) = peer.previous.replace(old) {
                     self.by_index.remove(&dropped.local);
@@ -505,13 +515,14 @@ impl MeshNode {
                         confirm: None,
                         next_msg_id: 0,
                         rekey_not_before: None,
+                        observed,
                     },
                 );
                 self.push_event(MeshEvent::PeerUp { node, addr: from });
             }
         }
         self.by_index.insert(local, node);
-        if let Some(addr) = observed {
+        if let Some(addr) = observed_news {
             self.push_event(MeshEvent::ObservedAddr { by: node, addr });
         }
         Ok(())

@@ -266,6 +266,12 @@ fn rekey_every_120_s_keeps_traffic_flowing() {
     assert_ne!(p.a.mesh.current_index(&b), Some(first_index));
     let up = |e: &MeshEvent| matches!(e, MeshEvent::PeerUp { .. });
     assert_eq!(p.a.count(up), 1, "a rekey is not a new peer");
+    let observed = |e: &MeshEvent| matches!(e, MeshEvent::ObservedAddr { .. });
+    assert_eq!(
+        p.a.count(observed),
+        1,
+        "an unchanged observation is not news"
+    );
 }
 
 #[test]
