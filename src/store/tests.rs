@@ -487,3 +487,34 @@ proptest! {
         prop_assert!(s.check().unwrap().is_empty());
     }
 }
+
+#[test]
+fn check_reports_missing_and_stray_index_entries() {
+    let mut s = Store::open(MemoryKv::new()).unwrap();
+    let a = ev(1, 100, 1, vec![Tag::new(["t", "x"])], "a");
+    s.put(&a).unwrap();
+    assert!(s.check().unwrap().is_empty());
+    let entry = keys::Prefix::tag(b't', "x").entry(a.created_at, &a.id);
+    s.kv_mut()
+        .write(vec![Op::Delete(Space::Index, entry.clone())])
+        .unwrap();
+    let problems = s.check().unwrap();
+    assert!(
+        problems.iter().any(|p| p.contains("lacks an index entry")),
+        "{problems:?}"
+    );
+    s.kv_mut()
+        .write(vec![Op::Put(Space::Index, entry, Vec::new())])
+        .unwrap();
+    let ghost = keys::Prefix::kind(Kind(1)).entry(UnixTime(5), &EventId([9; 32]));
+    s.kv_mut()
+        .write(vec![Op::Put(Space::Index, ghost, Vec::new())])
+        .unwrap();
+    let problems = s.check().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("1 index entries point at no record")),
+        "{problems:?}"
+    );
+}

@@ -200,12 +200,30 @@ fn no_bare_matches_statements() {
     let mut violations = Vec::new();
     for file in &files {
         let lines = all_lines(file);
-        // A statement that starts with `matches!(` right after a statement boundary; rustfmt
-        // puts the `matches!` of `assert!(\n matches!(..))` on its own line too, after a `(`.
-        for pair in lines.windows(2) {
-            let (prev, (n, line)) = (&pair[0].1, &pair[1]);
-            let boundary = prev.trim_end().ends_with([';', '{', '}']);
-            if boundary && line.trim_start().starts_with("matches!(") {
+        // A `matches!(..)` whose value is thrown away: the expression starts a line and the
+        // statement it forms ends in `;` (a tail expression or an argument does not).
+        for (i, (n, line)) in lines.iter().enumerate() {
+            if !line.trim_start().starts_with("matches!(") {
+                continue;
+            }
+            let mut depth = 0i32;
+            let mut end = None;
+            'scan: for (_, l) in &lines[i..] {
+                for (pos, c) in l.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(l[pos + 1..].trim_start().to_owned());
+                                break 'scan;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if end.is_some_and(|rest| rest.starts_with(';')) {
                 violations.push(format!(
                     "{}:{n}: a bare matches! asserts nothing",
                     file.display()
