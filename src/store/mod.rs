@@ -8,6 +8,7 @@
 //! Layout and reasons: `docs/storage.md`.
 
 pub mod engine;
+pub mod fjall;
 pub mod keys;
 pub mod memory;
 pub mod retention;

@@ -8,5 +8,7 @@ mod cli;
 mod docs;
 mod layering;
 mod root;
+mod store_crash;
+mod store_root;
 mod support;
 mod vectors;

@@ -1,0 +1,688 @@
+//! The fjall backend: the store's three keyspaces (`events`, `index`, `state`) in one
+//! `fjall::Database` on disk. Only this file of the store touches the disk; the engine
+//! ([`super::Store`]) holds the rules. Layout, tuning and reasons: `docs/storage.md`.
+//!
+//! # Durability
+//!
+//! [`Kv::write`] is one fjall write batch across keyspaces, so a crash leaves all or none of
+//! it; it reaches fjall's journal buffer and nothing more (`manual_journal_persist`).
+//! [`Kv::persist`] is one `db.persist(PersistMode::SyncData)`: the engine calls it once per loop
+//! turn (group commit), and only an `Ok` from it makes a write durable. Writes between two
+//! persists are also kept in memory ([`PENDING_MAX_BYTES`] bounds them, see below).
+//!
+//! # Failures: full or read-only disk, poisoning, reopening
+//!
+//! fjall poisons its `Database` after a failed journal write or fsync, and after its worker
+//! thread fails (a flush that hits a full disk): from then on every write and persist returns
+//! `Poisoned`, while reads still work. So after a failed write or persist, this backend keeps
+//! the poisoned database for reads and, on the next write or persist, checks that the disk
+//! takes data again (it writes, syncs and removes a [`PROBE_BYTES`] file), then drops the
+//! database, reopens it in-process (fjall's recovery runs and cuts a torn journal tail) and
+//! writes the writes made since the last successful persist once more, so the reopened
+//! database holds exactly what the engine believes it holds; then it persists. Only after that
+//! persist succeeds do writes go on. A full (`ENOSPC`, `EDQUOT`) or read-only (`EROFS`) disk,
+//! and fjall's `Poisoned` after such a failure, map to [`StoreError::Full`] ("storage full");
+//! other failures to [`StoreError::Io`] or [`StoreError::Backend`] naming the operation. A
+//! persist never reports success for data that was not synced. When a reopen itself fails
+//! after a good probe, reads fail too until a later write or persist reopens the database;
+//! repeated failed reopens are spaced out by [`RECOVERY_BACKOFF_MAX`].
+//!
+//! # Opening
+//!
+//! [`FjallKv::open`] recovers an existing database (fjall's `version` file marks one),
+//! creates a new one where the path is missing or an empty directory, and refuses anything
+//! else with an error naming the path: a non-empty directory without fjall's marker is never
+//! written to, let alone wiped (fjall itself would create its files among foreign ones). A new
+//! database is built in a sibling staging directory and renamed into place, so a crash during
+//! creation never leaves a half-made database at the path. A second open of the same
+//! directory (another process, or the same one) fails: fjall locks it.
+//!
+//! # Options are fixed at creation
+//!
+//! fjall stores a keyspace's options when the keyspace is created and ignores the options
+//! given on a later open. So the per-keyspace settings of [`FjallConfig`] (memtable sizes, key
+//! value separation and its threshold) take effect only in a new database: a board profile
+//! changed later leaves an existing database as it was created. Database-wide settings (block
+//! cache, journal cap, worker count, open files) apply at every open. To retune an existing
+//! database, export its events and import them into a new data dir (`store export`/`import`).
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ::fjall::compaction::Leveled;
+use ::fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+
+use super::{Kv, Op, Space, StoreError};
+
+#[cfg(test)]
+mod tests;
+
+/// fjall's floor for the journal cap: its builder panics below 64 MiB, so this much of the
+/// disk budget belongs to the journal on every board.
+pub const JOURNAL_FLOOR: u64 = 64 << 20;
+
+/// fjall worker threads (flush and compaction): one, so background writes stay sequential on
+/// the SD card and the daemon stays within its thread budget (ARCHITECTURE.md "Threads").
+pub const WORKER_THREADS: usize = 1;
+
+/// Most table and blob files fjall keeps open (ARCHITECTURE.md "Memory budget": ≤ 64 open
+/// files, about 1 MiB with their filters and index blocks). fjall refuses fewer than 10.
+pub const FJALL_MAX_FILES: usize = 64;
+
+/// Level-0 tables that trigger a compaction into level 1 (fjall's default is 4). With random
+/// keys (ids, authors, tags) every level-0 table overlaps all of level 1, so each compaction
+/// rewrites level 1: doubling the trigger halves those rewrites. Measured on 40 000 traffic-shaped
+/// events: 7.1x bytes written per record byte at 4, 5.7x at 8, 4.7x at 16 (docs/storage.md).
+/// Kept well below fjall's write stall at 20 level-0 runs, and at a level where a range scan
+/// merges few enough tables to stay fast on flash.
+pub const L0_THRESHOLD: u8 = 8;
+
+/// Most bytes of writes kept in memory between two persists, for the replay after a reopen.
+/// A loop turn writes far less; a caller that writes more without persisting gets an early
+/// persist (an extra fsync, never a lost write).
+pub const PENDING_MAX_BYTES: usize = 4 << 20;
+
+/// Bytes written, synced and removed to learn that a failed disk takes data again before the
+/// database is dropped and reopened: enough for a turn's journal writes. Failing to create or
+/// fill it costs nothing on the device (the file is removed before any writeback).
+pub const PROBE_BYTES: usize = 64 << 10;
+
+/// After a reopen that failed although the probe passed, at most this many later write or
+/// persist calls are refused at once before the next attempt (the gap doubles per failure up
+/// to this), so a disk that takes the probe but not the database is not reopened every turn.
+pub const RECOVERY_BACKOFF_MAX: u32 = 16;
+
+/// The probe file, in the database directory (fjall ignores files it does not name).
+const PROBE_NAME: &str = "nostrp2p-space-probe.tmp";
+
+/// fjall's marker of a database directory, written last when fjall creates one.
+const VERSION_MARKER: &str = "version";
+
+/// What fjall puts in a database directory (its root): a directory holding only these names
+/// (and journals, `*.jnl`) is one fjall made.
+const FJALL_ROOT_NAMES: &[&str] = &["version", "lock", "keyspaces"];
+
+/// The keyspace names, one per [`Space`].
+const EVENTS: &str = "events";
+/// See [`EVENTS`].
+const INDEX: &str = "index";
+/// See [`EVENTS`].
+const STATE: &str = "state";
+
+/// fjall's tuning for one board. [`Default`] is the `armv7-router-256` budget (ARCHITECTURE.md
+/// "Memory budget"); the daemon fills it from the board profile. Memtable sizes and key-value
+/// separation are fixed when the database is created (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FjallConfig {
+    /// Block cache, shared by the keyspaces.
+    pub cache_bytes: u64,
+    /// Memtable of the `events` keyspace (compact records).
+    pub memtable_events_bytes: u64,
+    /// Memtable of the `index` keyspace (key-only entries).
+    pub memtable_index_bytes: u64,
+    /// Memtable of the `state` keyspace (small records and the usage counters).
+    pub memtable_state_bytes: u64,
+    /// Records of at least this many bytes go to blob files, so compaction moves only their
+    /// small pointers; `None` keeps every record inline.
+    pub kv_separation_threshold: Option<u32>,
+    /// Cap of all journals together; raised to [`JOURNAL_FLOOR`] when below it.
+    pub journal_bytes: u64,
+}
+
+/// The default separation threshold: below the typical compact record (≈ 300–500 B; a kind 1
+/// note with a few tags is ≈ 250 B of fixed fields and tags plus its content), so most records
+/// leave the LSM tree; fjall's own default of 1 KiB would keep nearly all of them inline.
+/// Measured effect: `docs/storage.md` "Write amplification".
+pub const KV_SEPARATION_THRESHOLD: u32 = 256;
+
+impl Default for FjallConfig {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 4 << 20,
+            memtable_events_bytes: 2 << 20,
+            memtable_index_bytes: 1 << 20,
+            memtable_state_bytes: 256 << 10,
+            kv_separation_threshold: Some(KV_SEPARATION_THRESHOLD),
+            journal_bytes: JOURNAL_FLOOR,
+        }
+    }
+}
+
+/// The open database and its keyspaces.
+struct Open {
+    events: Keyspace,
+    index: Keyspace,
+    state: Keyspace,
+    db: Database,
+}
+
+impl Open {
+    /// Opens (or, in an empty directory, creates) the database at `path` with `config`.
+    fn at(path: &Path, config: &FjallConfig) -> Result<Self, ::fjall::Error> {
+        let db = Database::builder(path)
+            .cache_size(config.cache_bytes)
+            .manual_journal_persist(true)
+            .worker_threads(WORKER_THREADS)
+            .max_cached_files(Some(FJALL_MAX_FILES))
+            .max_journaling_size(config.journal_bytes.max(JOURNAL_FLOOR))
+            .open()?;
+        let options = |memtable: u64| {
+            KeyspaceCreateOptions::default()
+                .manual_journal_persist(true)
+                .max_memtable_size(memtable)
+                .compaction_strategy(Arc::new(Leveled::default().with_l0_threshold(L0_THRESHOLD)))
+        };
+        let events = db.keyspace(EVENTS, || {
+            options(config.memtable_events_bytes).with_kv_separation(
+                config
+                    .kv_separation_threshold
+                    .map(|t| KvSeparationOptions::default().separation_threshold(t)),
+            )
+        })?;
+        let index = db.keyspace(INDEX, || options(config.memtable_index_bytes))?;
+        let state = db.keyspace(STATE, || options(config.memtable_state_bytes))?;
+        Ok(Self {
+            events,
+            index,
+            state,
+            db,
+        })
+    }
+
+    fn space(&self, space: Space) -> &Keyspace {
+        match space {
+            Space::Events => &self.events,
+            Space::Index => &self.index,
+            Space::State => &self.state,
+        }
+    }
+
+    /// Writes `ops` as one atomic batch (journal buffer only).
+    fn write(&self, ops: &[Op]) -> Result<(), ::fjall::Error> {
+        let mut batch = self.db.batch();
+        for op in ops {
+            match op {
+                Op::Put(space, key, value) => {
+                    batch.insert(self.space(*space), key.as_slice(), value.as_slice());
+                }
+                Op::Delete(space, key) => batch.remove(self.space(*space), key.as_slice()),
+            }
+        }
+        batch.commit()
+    }
+}
+
+/// Why the database is not taking writes: the error to repeat while it stays so.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// Full or read-only disk.
+    Full,
+    /// Anything else, as text (fjall's errors are not `Clone`).
+    Other(String),
+}
+
+impl Failure {
+    fn error(&self, op: &'static str) -> StoreError {
+        match self {
+            Self::Full => StoreError::Full,
+            Self::Other(message) => StoreError::Backend {
+                op,
+                message: message.clone(),
+            },
+        }
+    }
+}
+
+/// The fjall backend (module docs).
+pub struct FjallKv {
+    path: PathBuf,
+    config: FjallConfig,
+    /// `None` only after a reopen failed; the next write or persist tries again.
+    open: Option<Open>,
+    /// Set from a failed write or persist until a reopen has made the pending writes durable.
+    failure: Option<Failure>,
+    /// Writes since the last successful persist, replayed after a reopen.
+    pending: Vec<Op>,
+    pending_bytes: usize,
+    /// Write or persist calls still to refuse before the next reopen attempt, and the gap to
+    /// use after the next failed attempt.
+    skip: u32,
+    gap: u32,
+    /// Reopens completed since open (reported, and checked by tests).
+    reopens: u64,
+}
+
+impl std::fmt::Debug for FjallKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallKv")
+            .field("path", &self.path)
+            .field("open", &self.open.is_some())
+            .field("failure", &self.failure)
+            .field("pending", &self.pending.len())
+            .field("reopens", &self.reopens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FjallKv {
+    /// Opens the database at `path`, creating it when `path` is missing or an empty directory
+    /// (module docs). A foreign or damaged directory, or one another process holds, is an error
+    /// naming the path; nothing in it is changed.
+    pub fn open(path: impl AsRef<Path>, config: FjallConfig) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create(&path, &config)?,
+            Err(e) => return Err(open_io(&path, e)),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(foreign(&path, "it is not a directory"));
+            }
+            Ok(_) => {
+                let has_marker = path
+                    .join(VERSION_MARKER)
+                    .try_exists()
+                    .map_err(|e| open_io(&path, e))?;
+                if !has_marker {
+                    let mut entries = fs::read_dir(&path).map_err(|e| open_io(&path, e))?;
+                    if entries.next().is_some() {
+                        return Err(foreign(&path, "it holds files but no fjall database"));
+                    }
+                    create(&path, &config)?;
+                }
+            }
+        }
+        let open = Open::at(&path, &config).map_err(|e| open_error(&path, e))?;
+        Ok(Self {
+            path,
+            config,
+            open: Some(open),
+            failure: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            skip: 0,
+            gap: 1,
+            reopens: 0,
+        })
+    }
+
+    /// The database directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configuration it was opened with (keyspace options may predate it: module docs).
+    #[must_use]
+    pub fn config(&self) -> &FjallConfig {
+        &self.config
+    }
+
+    /// How many times the database was dropped and reopened after a failure.
+    #[must_use]
+    pub fn reopens(&self) -> u64 {
+        self.reopens
+    }
+
+    /// Background work in fjall's worker: queued memtable flushes plus running compactions
+    /// (fjall marks these counters experimental). Reported; the write-amplification
+    /// measurement waits for it to reach zero.
+    #[must_use]
+    pub fn background_work(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| {
+            o.db.outstanding_flushes() + o.db.active_compactions()
+        })
+    }
+
+    /// Whether writes are refused until a reopen succeeds (the last write or persist failed).
+    #[must_use]
+    pub fn is_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    fn opened(&self, op: &'static str) -> Result<&Open, StoreError> {
+        self.open.as_ref().ok_or_else(|| StoreError::Backend {
+            op,
+            message: format!(
+                "the database at {} is closed after a failed reopen; the next write retries",
+                self.path.display()
+            ),
+        })
+    }
+
+    /// Records a failed write or persist and returns its error.
+    fn fail(&mut self, op: &'static str, e: ::fjall::Error) -> StoreError {
+        let error = map_error(op, e);
+        self.failure = Some(match &error {
+            StoreError::Full => Failure::Full,
+            other => Failure::Other(other.to_string()),
+        });
+        error
+    }
+
+    /// When the last write or persist failed: probes the disk, then drops and reopens the
+    /// database, replays the pending writes and persists them. `Ok` means writes may go on.
+    fn recover(&mut self, op: &'static str) -> Result<(), StoreError> {
+        let Some(failure) = self.failure.clone() else {
+            return Ok(());
+        };
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Err(failure.error(op));
+        }
+        if let Err(e) = self.probe() {
+            // The disk still refuses: keep the poisoned database, whose reads work.
+            if is_full(&e) {
+                self.failure = Some(Failure::Full);
+                return Err(StoreError::Full);
+            }
+            return Err(StoreError::Io { op, source: e });
+        }
+        match self.reopen(op) {
+            Ok(()) => {
+                self.failure = None;
+                self.gap = 1;
+                self.reopens += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.skip = self.gap;
+                self.gap = (self.gap * 2).min(RECOVERY_BACKOFF_MAX);
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the database, opens it again, replays the pending writes and persists them.
+    fn reopen(&mut self, op: &'static str) -> Result<(), StoreError> {
+        // Dropping joins fjall's worker and releases the directory lock.
+        self.open = None;
+        let open = Open::at(&self.path, &self.config).map_err(|e| self.fail(op, e))?;
+        let open = self.open.insert(open);
+        // Blind puts and deletes: replaying writes the recovery already kept changes nothing.
+        let result = open
+            .write(&self.pending)
+            .and_then(|()| open.db.persist(PersistMode::SyncData));
+        match result {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_bytes = 0;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(op, e)),
+        }
+    }
+
+    /// Writes, syncs and removes a [`PROBE_BYTES`] file in the database directory.
+    fn probe(&self) -> io::Result<()> {
+        let path = self.path.join(PROBE_NAME);
+        let result = (|| {
+            let mut file = fs::File::create(&path)?;
+            file.write_all(&[0u8; PROBE_BYTES])?;
+            file.sync_data()
+        })();
+        // Removed even when the write failed, so the probe never holds space.
+        let removed = fs::remove_file(&path);
+        result?;
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Persists the journal; a database the worker poisoned is recovered instead.
+    fn persist_now(&mut self, op: &'static str) -> Result<(), StoreError> {
+        let persisted = self.opened(op)?.db.persist(PersistMode::SyncData);
+        match persisted {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_bytes = 0;
+                Ok(())
+            }
+            Err(::fjall::Error::Poisoned) => {
+                self.failure = Some(Failure::Other(POISONED.to_owned()));
+                self.recover(op)
+            }
+            Err(e) => Err(self.fail(op, e)),
+        }
+    }
+}
+
+impl Kv for FjallKv {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        const OP: &str = "reading a record";
+        let value = self
+            .opened(OP)?
+            .space(space)
+            .get(key)
+            .map_err(|e| map_error(OP, e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan_keys(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        visit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "scanning an index";
+        if from >= to {
+            return Ok(());
+        }
+        for guard in self.opened(OP)?.space(space).range(from..to) {
+            let key = guard.key().map_err(|e| map_error(OP, e))?;
+            if !visit(&key) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_keys_rev(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+        visit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "scanning an index backwards";
+        if from >= to {
+            return Ok(());
+        }
+        for guard in self.opened(OP)?.space(space).range(from..to).rev() {
+            let key = guard.key().map_err(|e| map_error(OP, e))?;
+            if !visit(&key) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, ops: Vec<Op>) -> Result<(), StoreError> {
+        const OP: &str = "writing a batch";
+        self.recover(OP)?;
+        let bytes: usize = ops.iter().map(op_bytes).sum();
+        if self.pending_bytes + bytes > PENDING_MAX_BYTES {
+            self.persist_now(OP)?;
+        }
+        let written = self.opened(OP)?.write(&ops);
+        match written {
+            Ok(()) => {}
+            Err(::fjall::Error::Poisoned) => {
+                // Poisoned by the worker (a failed flush), not by a write of ours: recover
+                // now and try once more.
+                self.failure = Some(Failure::Other(POISONED.to_owned()));
+                self.recover(OP)?;
+                let again = self.opened(OP)?.write(&ops);
+                again.map_err(|e| self.fail(OP, e))?;
+            }
+            Err(e) => return Err(self.fail(OP, e)),
+        }
+        self.pending_bytes += bytes;
+        self.pending.extend(ops);
+        Ok(())
+    }
+
+    fn persist(&mut self) -> Result<(), StoreError> {
+        const OP: &str = "persisting the journal";
+        if self.failure.is_some() {
+            // A successful recovery ends with a persist of everything pending.
+            return self.recover(OP);
+        }
+        self.persist_now(OP)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        self.open
+            .as_ref()
+            .and_then(|o| o.db.disk_space().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The text of fjall's `Poisoned`, as [`map_error`] writes it.
+const POISONED: &str = "the database is poisoned by an earlier write failure";
+
+/// Bytes an operation adds to the pending replay.
+fn op_bytes(op: &Op) -> usize {
+    match op {
+        Op::Put(_, k, v) => k.len() + v.len(),
+        Op::Delete(_, k) => k.len(),
+    }
+}
+
+/// Creates an empty database at `path` (missing, or an empty directory) through a staging
+/// directory beside it, so that `path` never holds a half-made database.
+fn create(path: &Path, config: &FjallConfig) -> Result<(), StoreError> {
+    let Some(name) = path.file_name() else {
+        return Err(foreign(path, "it names no directory"));
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).map_err(|e| open_io(parent, e))?;
+    let mut staging_name = std::ffi::OsString::from(".");
+    staging_name.push(name);
+    staging_name.push(".creating");
+    let staging = parent.join(staging_name);
+    if fs::symlink_metadata(&staging).is_ok() {
+        // Left by a creation that crashed. It is ours only if it holds nothing but fjall's
+        // files; then it never held data (the database became visible only on the rename).
+        if !made_by_fjall(&staging).map_err(|e| open_io(&staging, e))? {
+            return Err(foreign(
+                &staging,
+                "this staging path holds files fjall did not make",
+            ));
+        }
+        fs::remove_dir_all(&staging).map_err(|e| open_io(&staging, e))?;
+    }
+    let made = Open::at(&staging, config).map_err(|e| open_error(&staging, e))?;
+    made.db
+        .persist(PersistMode::SyncAll)
+        .map_err(|e| open_error(&staging, e))?;
+    drop(made);
+    // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
+    fs::rename(&staging, path).map_err(|e| open_io(path, e))?;
+    fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| open_io(parent, e))?;
+    Ok(())
+}
+
+/// Whether a directory holds only names fjall gives its own files.
+fn made_by_fjall(dir: &Path) -> io::Result<bool> {
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if !FJALL_ROOT_NAMES.contains(&name.as_ref()) && !name.ends_with(".jnl") {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether an I/O error means the disk is full or read-only.
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull
+            | io::ErrorKind::ReadOnlyFilesystem
+            | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// The I/O error inside a fjall error, if any.
+fn io_of(e: &::fjall::Error) -> Option<&io::Error> {
+    match e {
+        ::fjall::Error::Io(io) | ::fjall::Error::Storage(::fjall::LsmError::Io(io)) => Some(io),
+        _ => None,
+    }
+}
+
+/// Maps a fjall error of a running database to the store's error.
+fn map_error(op: &'static str, e: ::fjall::Error) -> StoreError {
+    if io_of(&e).is_some_and(is_full) {
+        return StoreError::Full;
+    }
+    match e {
+        ::fjall::Error::Io(source) | ::fjall::Error::Storage(::fjall::LsmError::Io(source)) => {
+            StoreError::Io { op, source }
+        }
+        ::fjall::Error::Poisoned => StoreError::Backend {
+            op,
+            message: POISONED.to_owned(),
+        },
+        ::fjall::Error::Storage(inner) => StoreError::Corrupt {
+            what: format!("fjall {op}: {inner:?}"),
+        },
+        other => StoreError::Backend {
+            op,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+/// Maps a fjall error at open to the store's error, naming the path.
+fn open_error(path: &Path, e: ::fjall::Error) -> StoreError {
+    const OP: &str = "opening the event store";
+    let at = path.display();
+    match e {
+        ::fjall::Error::Locked => StoreError::Backend {
+            op: OP,
+            message: format!(
+                "{at} is locked: another process (a running nostrp2p?) has the database open"
+            ),
+        },
+        ::fjall::Error::Io(source) | ::fjall::Error::Storage(::fjall::LsmError::Io(source)) => {
+            open_io(path, source)
+        }
+        ::fjall::Error::InvalidVersion(version) => StoreError::Corrupt {
+            what: format!("{at}: fjall version marker unreadable or unsupported ({version:?})"),
+        },
+        other => StoreError::Corrupt {
+            what: format!("fjall database at {at}: {other:?}"),
+        },
+    }
+}
+
+/// An I/O error at open, with the path in its message (the kind is kept).
+fn open_io(path: &Path, e: io::Error) -> StoreError {
+    StoreError::Io {
+        op: "opening the event store",
+        source: io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+    }
+}
+
+/// The refusal of a directory that is not ours.
+fn foreign(path: &Path, why: &str) -> StoreError {
+    StoreError::Backend {
+        op: "opening the event store",
+        message: format!(
+            "{} is not a nostrp2p event store ({why}); refusing to create one there, nothing was \
+             changed",
+            path.display()
+        ),
+    }
+}
