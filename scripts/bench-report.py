@@ -50,6 +50,36 @@ def estimate_ns(root, name):
     return data["median"]["point_estimate"]
 
 
+def store_section(r, quick):
+    f, m = r["fjall"], r["memory"]
+    n = r["events_stored"]
+    lines = [header(quick), "",
+             f"{r['events_generated']:,} events generated, {n:,} stored after replacements and deletions; "
+             f"JSON {r['json_bytes_per_event']:.0f} B/event, compact record {r['record_bytes_per_event']:.0f} B/event.", "",
+             "| figure | fjall (SD-card tuning) | baseline: same engine in memory | ratio |", "|---|---|---|---|",
+             f"| ingest, durable (64 per commit) | {f['ingest_per_sec']:,.0f} ev/s | {m['ingest_per_sec']:,.0f} ev/s "
+             f"| {m['ingest_per_sec'] / f['ingest_per_sec']:.2f}× slower |"]
+    for q in ["author", "kind", "p_tag", "recent"]:
+        fq, mq = f["queries"][q], m["queries"][q]
+        lines.append(f"| query `{q}` limit 100, p50 / p99 | {fq['p50_us']:.0f} / {fq['p99_us']:.0f} µs "
+                     f"| {mq['p50_us']:.0f} / {mq['p99_us']:.0f} µs | {fq['p50_us'] / max(mq['p50_us'], 0.001):.2f}× |")
+    lines.append(f"| get by id | {f['queries']['get_by_id_us']:.1f} µs | {m['queries']['get_by_id_us']:.1f} µs "
+                 f"| {f['queries']['get_by_id_us'] / max(m['queries']['get_by_id_us'], 0.001):.2f}× |")
+    per = f["disk_bytes_per_event"]
+    lines += ["", f"- bytes on disk per event, indexes and journal included: **{per:,.0f} B** (goal ≤ 600 B; "
+              f"{f['disk_bytes']:,} B in all; fjall's journal is preallocated, so small stores are dominated by it)"]
+    logical = f["logical_bytes"]
+    if f.get("proc_io_write_bytes") is not None:
+        lines.append(f"- bytes written per logical byte, `/proc/self/io`: **{f['proc_io_write_bytes'] / logical:.2f}×** (goal ≤ 3×)")
+    if f.get("device_bytes_written") is not None:
+        lines.append(f"- device sectors written per logical byte (`/sys/block`, includes the filesystem journal and "
+                     f"any other writer on the device): {f['device_bytes_written'] / logical:.2f}×")
+    if r.get("rss_bytes_after"):
+        lines.append(f"- RSS of the benchmark process after ingest and queries (both stores and the corpus in memory, "
+                     f"so an upper bound): {r['rss_bytes_after'] / 1048576:.1f} MiB")
+    return "\n".join(lines)
+
+
 def replace_section(doc, name, body):
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(doc):
@@ -63,6 +93,7 @@ def main():
     ap.add_argument("--binary-size", type=int, required=True)
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--doc", type=pathlib.Path, required=True)
+    ap.add_argument("--store", type=pathlib.Path)
     a = ap.parse_args()
 
     ns = {n: estimate_ns(a.criterion, n) for n in [
@@ -95,6 +126,8 @@ def main():
         "| target | profile | stripped size | goal |", "|---|---|---|---|",
         f"| x86_64-unknown-linux-gnu | release (`opt-level = \"s\"`, fat LTO, 1 CGU, `panic = \"abort\"`) "
         f"| {size:,} B ({size / 1048576:.2f} MiB) | ≤ 5 MB |"]))
+    if a.store:
+        doc = replace_section(doc, "store", store_section(json.loads(a.store.read_text()), a.quick))
     a.doc.write_text(doc)
     print(f"docs updated: verify rate {rate:,.0f}/s, binary {size:,} B")
 

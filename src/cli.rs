@@ -38,6 +38,16 @@ enum Command {
     /// Move the owner key between the node and your Nostr apps.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Inspect the event store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Verify that every event has its index entries and every index entry its event; exits 1
+    /// on damage. Run it with the node stopped (the data dir is locked while it runs).
+    Check(KeyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status(&args),
         Command::Key(KeyCommand::Export(args)) => key_export(&args),
         Command::Key(KeyCommand::Import(args)) => key_import(&args),
+        Command::Store(StoreCommand::Check(args)) => store_check(&args),
     }
 }
 
@@ -327,6 +338,27 @@ fn key_import(args: &KeyArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(daemon::DaemonError::from(e).exit_code())
+        }
+    }
+}
+
+fn store_check(args: &KeyArgs) -> ExitCode {
+    let dir = match key_data_dir(args) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
+    match daemon::store::check(&dir) {
+        Ok(report) => {
+            println!("{report}");
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod run;
 pub mod signals;
 pub mod status;
+pub mod store;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -46,6 +47,8 @@ pub enum DaemonError {
     },
     #[error("cannot start the event loop: {0}")]
     Runtime(io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreOpenError),
 }
 
 impl DaemonError {
@@ -54,6 +57,7 @@ impl DaemonError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::OwnerMismatch { .. }
+            | Self::Store(store::StoreOpenError::OwnerMismatch { .. })
             | Self::TlsUnavailable
             | Self::DataDir(DataDirError::OwnerKeyExists { .. }) => 2,
             _ => 1,
@@ -118,6 +122,8 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
     }
     let dir = DataDir::open(&config.data_dir)?;
     let identity = load_identity(&dir, config.owner)?;
+    let mut node_store = store::open(dir.path(), &config.board, &identity.owner)?;
+    let retention = store::Retention::new(store::budget(&config.board), identity.owner);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -143,7 +149,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         });
         dir.write_file(RUNNING_FILE, format!("{running}\n").as_bytes())?;
         print_banner(config, &dir, &identity, &info);
-        let result = run::run(sockets, info, started, shutdown).await;
+        let result = run::run(sockets, info, &mut node_store, retention, started, shutdown).await;
         if let Err(e) = dir.remove_file(RUNNING_FILE) {
             ::log::warn!(
                 "cannot remove {}: {e}",

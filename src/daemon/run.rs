@@ -6,13 +6,15 @@
 //! and the daemon drive the same code.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 use super::status;
-use crate::nostr::{PubKey, nip19};
+use super::store::{NodeStore, Retention};
+use crate::nostr::{PubKey, UnixTime, nip19};
+use crate::store::EventStore;
 
 /// Most `/status` connections served at once; more are closed at accept. Status is for
 /// `nostrp2p status` and monitoring, a handful of callers.
@@ -49,15 +51,29 @@ struct Counters {
     status_refused_busy: u64,
 }
 
+/// The wall clock as Nostr time (the shell is the only reader of clocks).
+fn unix_now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
 /// Runs until `shutdown` completes, then waits for in-flight status replies (each bounded by
-/// its own deadline) and returns. `started` is the time `uptime` counts from.
+/// its own deadline), commits the store and returns. `started` is the time `uptime` counts
+/// from.
 pub async fn run(
     sockets: Sockets,
     info: NodeInfo,
+    store: &mut NodeStore,
+    mut retention: Retention,
     started: Instant,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
+    // Retention runs soon after start, then on its own schedule.
+    let mut retention_due = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut buf = vec![0u8; DATAGRAM_BUF];
     let mut counters = Counters::default();
     let mut status_tasks = JoinSet::new();
@@ -76,6 +92,10 @@ pub async fn run(
                 }
                 Err(e) => log::debug!("mesh: receive failed: {e}"),
             },
+            () = tokio::time::sleep_until(retention_due) => {
+                let next = retention.step(store, unix_now());
+                retention_due = tokio::time::Instant::now() + next;
+            }
             accepted = sockets.api.accept() => match accepted {
                 Ok((stream, peer)) if !status::is_lan(peer.ip()) => {
                     counters.status_refused_not_lan += 1;
@@ -89,7 +109,7 @@ pub async fn run(
                 }
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let body = status_json(&info, started, counters);
+                    let body = status_json(&info, started, counters, store);
                     status_tasks.spawn(status::serve(stream, peer, body));
                 }
                 Err(e) => log::warn!("api: accept failed: {e}"),
@@ -98,11 +118,15 @@ pub async fn run(
     }
     // Replies already accepted finish (each has its own deadline); nothing else is pending.
     while status_tasks.join_next().await.is_some() {}
+    if let Err(e) = store.commit() {
+        log::warn!("store: final commit failed: {e}");
+    }
     Ok(())
 }
 
-fn status_json(info: &NodeInfo, started: Instant, counters: Counters) -> String {
+fn status_json(info: &NodeInfo, started: Instant, counters: Counters, store: &NodeStore) -> String {
     let (threads, rss) = status::process_usage();
+    let usage = store.usage();
     let value = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": started.elapsed().as_secs(),
@@ -115,6 +139,12 @@ fn status_json(info: &NodeInfo, started: Instant, counters: Counters) -> String 
         "threads": threads,
         "rss_bytes": rss,
         "mesh": { "datagrams_received": counters.datagrams_received, "peers": 0 },
+        "store": {
+            "events": usage.events,
+            "record_bytes": usage.record_bytes,
+            "disk_bytes": usage.disk_bytes,
+            "commits": usage.commits,
+        },
         "api": {
             "refused_not_lan": counters.status_refused_not_lan,
             "refused_busy": counters.status_refused_busy,

@@ -8,7 +8,7 @@
 //! same batch; a deletion removes its author's targets and leaves tombstones that refuse their
 //! return. Each event is one atomic batch: record, index entries, tombstones, usage counters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::keys::{self, Prefix};
 use super::{EventStore, Kv, Op, PutOutcome, Space, StateStore, StoreError};

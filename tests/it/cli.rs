@@ -75,9 +75,11 @@ fn server_first_start_creates_keys_serves_status_and_stops_on_sigterm() {
     assert_eq!(status["owner"], owner.as_str());
     assert_eq!(status["node_id"], node.as_str());
     assert_eq!(
-        status["threads"], 1,
-        "one current_thread loop and nothing else yet"
+        status["threads"], 2,
+        "the current_thread loop and fjall's one worker"
     );
+    assert_eq!(status["store"]["events"], 0);
+    assert!(data.join("db").is_dir(), "the store lives in DATA_DIR/db");
     assert_eq!(http_get(server.api_addr(), "/nope").0, 404);
 
     let out = bin()
@@ -142,6 +144,17 @@ fn server_with_p_uses_that_owner_and_refuses_a_different_one_later() {
         "with -p the node holds no owner secret"
     );
     assert_eq!(server.stop("TERM").code(), Some(0));
+    // The store remembers whom the data dir serves: another -p is refused.
+    let third = Keys::from_secret_bytes([4; 32]).expect("valid").public();
+    let out = bin()
+        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
+        .arg(&fresh)
+        .args(["-p", &third.to_hex()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to") && err.contains(&npub), "{err}");
 }
 
 #[test]
@@ -333,4 +346,42 @@ fn key_export_and_import_move_the_owner_key() {
     assert_eq!(out.status.code(), Some(2));
     let kept = fs::read_to_string(other.join("owner.key")).expect("kept");
     assert_eq!(kept.trim(), nsec.trim());
+}
+
+#[test]
+fn store_check_reports_a_consistent_store_and_refuses_a_missing_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let out = bin()
+        .args(["store", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no event store"));
+    let server = Server::start(&data, &[]);
+    // While the node runs, the check refuses (the data dir is locked).
+    let out = bin()
+        .args(["store", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+    assert_eq!(server.stop("TERM").code(), Some(0));
+    let out = bin()
+        .args(["store", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("consistent") && text.contains("0 events"),
+        "{text}"
+    );
 }

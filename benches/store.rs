@@ -1,0 +1,216 @@
+//! Store benchmark: ingest, queries, bytes on disk, bytes written, RSS, over a corpus shaped
+//! like real traffic (`sim::corpus`). Prints one JSON object; `scripts/bench` writes the
+//! figures into docs/benchmarks.md. Baseline measured in the same run: the same engine over the
+//! in-memory backend, so the ratio shows what the disk costs on whatever machine runs this.
+//!
+//! `cargo bench --bench store -- [--events N]` (default 100 000). Under `cargo test` it runs
+//! with 2 000 events as a smoke test.
+
+// A benchmark reads the clock and the process's own counters; clippy.toml bans clocks for the
+// sans-IO library code only.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::time::{Duration, Instant};
+
+use nostrp2p::nostr::filter::Filter;
+use nostrp2p::nostr::{Event, EventId};
+use nostrp2p::sim::corpus::Corpus;
+use nostrp2p::store::fjall::{FjallConfig, FjallKv};
+use nostrp2p::store::memory::MemoryKv;
+use nostrp2p::store::{EventStore, Kv, Store};
+
+/// Events per commit while ingesting: one loop turn's worth under load.
+const PER_COMMIT: usize = 64;
+/// Queries per kind of filter.
+const QUERIES: usize = 200;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let bench_mode = args.iter().any(|a| a == "--bench");
+    let events_n = args
+        .iter()
+        .position(|a| a == "--events")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench_mode { 100_000 } else { 2_000 });
+
+    let t = Instant::now();
+    let corpus: Vec<Event> = Corpus::new(42, 2_000, 1_760_000_000)
+        .take(events_n)
+        .collect();
+    let corpus_secs = t.elapsed().as_secs_f64();
+    let json_bytes: usize = corpus.iter().map(|e| e.to_json().len()).sum();
+
+    // Baseline: the same engine over B-trees.
+    let mut mem = Store::open(MemoryKv::new()).expect("memory store");
+    let mem_ingest = ingest(&mut mem, &corpus);
+    let mem_queries = queries(&mem, &corpus);
+
+    let dir = tempfile::Builder::new()
+        .prefix("nostrp2p-bench-")
+        .tempdir_in(bench_dir())
+        .expect("tempdir");
+    let io_before = proc_io_write_bytes();
+    let dev_before = device_sectors_written(dir.path());
+    let mut disk =
+        Store::open(FjallKv::open(dir.path().join("db"), FjallConfig::default()).expect("fjall"))
+            .expect("fjall store");
+    let disk_ingest = ingest(&mut disk, &corpus);
+    let io_after = proc_io_write_bytes();
+    let dev_after = device_sectors_written(dir.path());
+    let disk_queries = queries(&disk, &corpus);
+    let usage = disk.usage();
+    let du = dir_bytes(dir.path());
+    let rss = rss_bytes();
+
+    let out = serde_json::json!({
+        "events_generated": events_n,
+        "events_stored": usage.events,
+        "corpus_secs": corpus_secs,
+        "json_bytes_per_event": json_bytes as f64 / events_n as f64,
+        "record_bytes_per_event": usage.record_bytes as f64 / usage.events.max(1) as f64,
+        "memory": { "ingest_per_sec": mem_ingest, "queries": mem_queries },
+        "fjall": {
+            "ingest_per_sec": disk_ingest,
+            "queries": disk_queries,
+            "disk_bytes": du,
+            "disk_bytes_per_event": du as f64 / usage.events.max(1) as f64,
+            "proc_io_write_bytes": io_after.zip(io_before).map(|(a, b)| a - b),
+            "device_bytes_written": dev_after.zip(dev_before).map(|(a, b)| (a - b) * 512),
+            "logical_bytes": usage.record_bytes,
+        },
+        "rss_bytes_after": rss,
+        "per_commit": PER_COMMIT,
+    });
+    println!("{out}");
+    assert!(
+        usage.events > 0 && disk_queries["recent"]["results"].as_u64() > Some(0),
+        "the benchmark measured nothing"
+    );
+}
+
+/// Where the database goes: `NOSTRP2P_BENCH_DIR` (a real disk or an SD card) or the temp dir.
+fn bench_dir() -> std::path::PathBuf {
+    std::env::var_os("NOSTRP2P_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into)
+}
+
+fn ingest<K: Kv>(store: &mut Store<K>, corpus: &[Event]) -> f64 {
+    let t = Instant::now();
+    for chunk in corpus.chunks(PER_COMMIT) {
+        for e in chunk {
+            store.put(e).expect("put");
+        }
+        store.commit().expect("commit");
+    }
+    corpus.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Builds the i-th filter of one query kind.
+type FilterMaker<'a> = Box<dyn Fn(usize) -> serde_json::Value + 'a>;
+
+fn queries<K: Kv>(store: &Store<K>, corpus: &[Event]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let step = (corpus.len() / QUERIES).max(1);
+    let pick = |i: usize| &corpus[(i * step) % corpus.len()];
+    let cases: [(&str, FilterMaker<'_>); 4] = [
+        (
+            "author",
+            Box::new(|i| serde_json::json!({"authors": [pick(i).pubkey.to_hex()], "limit": 100})),
+        ),
+        (
+            "kind",
+            Box::new(
+                |i| serde_json::json!({"kinds": [if i % 2 == 0 { 1 } else { 7 }], "limit": 100}),
+            ),
+        ),
+        (
+            "p_tag",
+            Box::new(|i| {
+                let p = pick(i)
+                    .first_tag_value("p")
+                    .map_or_else(|| pick(i).pubkey.to_hex(), str::to_owned);
+                serde_json::json!({"#p": [p], "limit": 100})
+            }),
+        ),
+        ("recent", Box::new(|_| serde_json::json!({"limit": 100}))),
+    ];
+    for (name, make) in cases {
+        let mut times = Vec::with_capacity(QUERIES);
+        let mut results = 0usize;
+        for i in 0..QUERIES {
+            let f = Filter::from_value(&make(i)).expect("bench filter");
+            let t = Instant::now();
+            let r = store.query(std::slice::from_ref(&f)).expect("query");
+            times.push(t.elapsed());
+            results += r.len();
+        }
+        times.sort();
+        let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        out.insert(
+            name.to_owned(),
+            serde_json::json!({"p50_us": us(p(0.5)), "p99_us": us(p(0.99)), "results": results}),
+        );
+    }
+    // Fetch by id (the graft and fetch path).
+    let t = Instant::now();
+    for i in 0..QUERIES {
+        let id: EventId = pick(i).id;
+        let _ = store.get(&id).expect("get");
+    }
+    out.insert(
+        "get_by_id_us".to_owned(),
+        serde_json::json!(us(t.elapsed()) / QUERIES as f64),
+    );
+    serde_json::Value::Object(out)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            total += if meta.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}
+
+fn proc_io_write_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/io").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn rss_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
+/// Sectors written to the block device holding `path` (`/sys/block/*/stat`, field 7): counts
+/// the filesystem journal too, which `/proc/self/io` misses (DECISIONS.md 18). Other processes
+/// writing to the same device add noise; the figure is an upper bound.
+fn device_sectors_written(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let (major, minor) = (
+        ((dev >> 8) & 0xfff) as u32,
+        ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32,
+    );
+    let sys = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    // A partition's stat holds its own counters; use it directly.
+    let stat = std::fs::read_to_string(sys.join("stat")).ok()?;
+    stat.split_whitespace().nth(6)?.parse().ok()
+}
