@@ -11,6 +11,7 @@ pub mod engine;
 pub mod fjall;
 pub mod keys;
 pub mod memory;
+pub mod recent;
 pub mod retention;
 
 #[cfg(test)]
