@@ -23,13 +23,13 @@ fn event(i: u64) -> Event {
         ]),
         Tag::new(["p".to_owned(), PubKey([(i % 40) as u8; 32]).to_hex()]),
     ];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         tags.push(Tag::new(["t", "nostr"]));
     }
     let unsigned = UnsignedEvent {
         pubkey: PubKey([(i % 50) as u8; 32]),
         created_at: UnixTime(1_700_000_000 + i),
-        kind: Kind(if i % 5 == 0 { 7 } else { 1 }),
+        kind: Kind(if i.is_multiple_of(5) { 7 } else { 1 }),
         tags,
         content: "lorem ipsum dolor sit amet ".repeat(4 + (i % 12) as usize),
     };
