@@ -62,6 +62,34 @@ fn main() {
     let usage = disk.usage();
     let du = dir_bytes(dir.path());
     let rss = rss_bytes();
+    drop(disk);
+
+    // Trickle: one event per commit, as an idle home node sees (DECISIONS.md 18): fsync cost
+    // per event dominates here, not compaction.
+    let trickle_n = (events_n / 50).clamp(200, 2_000);
+    let trickle_dir = tempfile::Builder::new()
+        .prefix("nostrp2p-trickle-")
+        .tempdir_in(bench_dir())
+        .expect("tempdir");
+    let mut trickle = Store::open(
+        FjallKv::open(trickle_dir.path().join("db"), FjallConfig::default()).expect("fjall"),
+    )
+    .expect("fjall store");
+    let (tio0, tdev0) = (
+        proc_io_write_bytes(),
+        device_sectors_written(trickle_dir.path()),
+    );
+    let t = Instant::now();
+    for e in corpus.iter().take(trickle_n) {
+        trickle.put(e).expect("put");
+        trickle.commit().expect("commit");
+    }
+    let trickle_rate = trickle_n as f64 / t.elapsed().as_secs_f64();
+    let (tio1, tdev1) = (
+        proc_io_write_bytes(),
+        device_sectors_written(trickle_dir.path()),
+    );
+    let trickle_logical = trickle.usage().record_bytes;
 
     let out = serde_json::json!({
         "events_generated": events_n,
@@ -78,6 +106,13 @@ fn main() {
             "proc_io_write_bytes": io_after.zip(io_before).map(|(a, b)| a - b),
             "device_bytes_written": dev_after.zip(dev_before).map(|(a, b)| (a - b) * 512),
             "logical_bytes": usage.record_bytes,
+        },
+        "trickle": {
+            "events": trickle_n,
+            "commits_per_sec": trickle_rate,
+            "logical_bytes": trickle_logical,
+            "proc_io_write_bytes": tio1.zip(tio0).map(|(a, b)| a - b),
+            "device_bytes_written": tdev1.zip(tdev0).map(|(a, b)| (a - b) * 512),
         },
         "rss_bytes_after": rss,
         "per_commit": PER_COMMIT,

@@ -74,6 +74,15 @@ def store_section(r, quick):
     if f.get("device_bytes_written") is not None:
         lines.append(f"- device sectors written per logical byte (`/sys/block`, includes the filesystem journal and "
                      f"any other writer on the device): {f['device_bytes_written'] / logical:.2f}×")
+    t = r.get("trickle")
+    if t:
+        tl = t["logical_bytes"]
+        parts = [f"{t['events']:,} events, one commit each: {t['commits_per_sec']:,.0f} commits/s"]
+        if t.get("proc_io_write_bytes") is not None:
+            parts.append(f"`/proc/self/io` {t['proc_io_write_bytes'] / tl:.1f}× logical")
+        if t.get("device_bytes_written") is not None:
+            parts.append(f"device {t['device_bytes_written'] / tl:.1f}× logical")
+        lines.append("- trickle load (an idle home node): " + "; ".join(parts))
     if r.get("rss_bytes_after"):
         lines.append(f"- RSS of the benchmark process after ingest and queries (both stores and the corpus in memory, "
                      f"so an upper bound): {r['rss_bytes_after'] / 1048576:.1f} MiB")
