@@ -96,9 +96,19 @@ fn keys() -> Keys {
     Keys::from_secret_bytes([9; 32]).expect("a valid secret")
 }
 
-/// Event `n`: a kind 1 note of ≈ `size` bytes, distinct per `n`.
+/// Event `n`: a kind 1 note of ≈ `size` bytes, distinct per `n`. The content is pseudo-random
+/// letters, so that lz4 (journal and blob files) cannot shrink it and the disk fills as real
+/// traffic would fill it.
 fn note(keys: &Keys, n: u64, size: usize) -> Event {
-    let content = format!("{n} {}", "y".repeat(size));
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut content = format!("{n} ");
+    content.extend((0..size).map(|_| {
+        // xorshift64: cheap and good enough to defeat lz4.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        char::from(b'a' + (x % 26) as u8)
+    }));
     let tags = vec![Tag::new(["t", "fill"])];
     UnsignedEvent::new(keys, UnixTime(1_700_000_000 + n), Kind(1), tags, &content)
         .sign(keys, &[0; 32])
@@ -190,16 +200,30 @@ fn assert_intact(store: &Store<FjallKv>, committed: &[EventId], when: &str) {
     assert!(problems.is_empty(), "{when}: {problems:?}");
 }
 
+/// Smaller than fjall's 64 MiB journal cap: the journal itself runs out of room, as well as the
+/// tables and blobs the worker flushes.
 #[test]
-fn a_full_disk_refuses_writes_keeps_reads_and_resumes_when_space_returns() {
+fn a_full_small_disk_refuses_writes_keeps_reads_and_resumes_when_space_returns() {
     if !enabled() {
         return;
     }
+    full_disk(24);
+}
+
+/// Larger than the journal cap: the journal rotates and the worker's flushes and compactions
+/// fill the disk too.
+#[test]
+fn a_full_larger_disk_refuses_writes_keeps_reads_and_resumes_when_space_returns() {
+    if !enabled() {
+        return;
+    }
+    full_disk(96);
+}
+
+fn full_disk(mib: u64) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mnt = tmp.path().join("mnt");
-    // Smaller than fjall's 64 MiB journal cap, so the journal itself runs out of room as well
-    // as the tables the worker flushes.
-    let disk = Mount::tmpfs(&mnt, "size=24m,mode=0700");
+    let disk = Mount::tmpfs(&mnt, &format!("size={mib}m,mode=0700"));
     let path = mnt.join("db");
     let keys = keys();
     let mut store =
@@ -209,7 +233,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_when_space_returns() {
         next,
     } = fill(&mut store, &keys);
     eprintln!(
-        "store_root: {} events committed before the disk filled",
+        "store_root: {} events committed before {mib} MiB filled",
         committed.len()
     );
     assert_intact(&store, &committed, "disk full");
@@ -219,7 +243,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_when_space_returns() {
     );
 
     // Space returns: the same process writes again.
-    disk.remount("size=128m");
+    disk.remount(&format!("size={}m", mib * 4));
     let mut turn = Vec::new();
     for n in next..next + 64 {
         let event = note(&keys, n, FILL_SIZE);

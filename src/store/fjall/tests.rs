@@ -319,16 +319,25 @@ fn write_amplification() {
             s.usage()
         };
         let after = io_written();
-        let disk = dir_bytes(&dir.path().join("db"));
+        let db = dir.path().join("db");
+        let disk = dir_bytes(&db);
+        let journal: u64 = fs::read_dir(&db)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".jnl"))
+            .map(|e| std::os::unix::fs::MetadataExt::blocks(&e.metadata().unwrap()) * 512)
+            .sum();
         let logical = usage.record_bytes as f64;
+        let per_event = |bytes: u64| bytes / usage.events.max(1);
         println!(
-            "threshold {threshold:?}: {} events, {} record bytes; wchar {:.2}x, write_bytes {:.2}x; \
-             {} B on disk per event",
+            "threshold {threshold:?}: {} events, {} record bytes; written per record byte: wchar \
+             {:.2}x, write_bytes {:.2}x; on disk {} B/event, {} B/event of it journal",
             usage.events,
             usage.record_bytes,
             (after.0 - before.0) as f64 / logical,
             (after.1 - before.1) as f64 / logical,
-            disk / usage.events.max(1),
+            per_event(disk),
+            per_event(journal),
         );
     }
 }
