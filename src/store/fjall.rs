@@ -282,7 +282,8 @@ impl FjallKv {
     /// naming the path; nothing in it is changed.
     pub fn open(path: impl AsRef<Path>, config: FjallConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
-        match fs::symlink_metadata(&path) {
+        // Follows a symlink, so `db` may point at a database elsewhere.
+        match fs::metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => create(&path, &config)?,
             Err(e) => return Err(open_io(&path, e)),
             Ok(meta) if !meta.is_dir() => {
