@@ -3,3 +3,5 @@
 //! calls it, so LTO drops it from the binary.
 
 pub mod corpus;
+pub mod nat;
+pub mod net;
