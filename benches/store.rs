@@ -56,6 +56,7 @@ fn main() {
         Store::open(FjallKv::open(dir.path().join("db"), FjallConfig::default()).expect("fjall"))
             .expect("fjall store");
     let disk_ingest = ingest(&mut disk, &corpus);
+    settle(disk.kv());
     let io_after = proc_io_write_bytes();
     let dev_after = device_sectors_written(dir.path());
     let disk_queries = queries(&disk, &corpus);
@@ -63,6 +64,26 @@ fn main() {
     let du = dir_bytes(dir.path());
     let rss = rss_bytes();
     drop(disk);
+
+    // The same ingest without key-value separation: what separation buys in bytes written.
+    let inline_dir = tempfile::Builder::new()
+        .prefix("nostrp2p-inline-")
+        .tempdir_in(bench_dir())
+        .expect("tempdir");
+    let inline_config = FjallConfig {
+        kv_separation_threshold: None,
+        ..FjallConfig::default()
+    };
+    let mut inline =
+        Store::open(FjallKv::open(inline_dir.path().join("db"), inline_config).expect("fjall"))
+            .expect("fjall store");
+    let inline_io0 = proc_io_write_bytes();
+    let inline_rate = ingest(&mut inline, &corpus);
+    settle(inline.kv());
+    let inline_io1 = proc_io_write_bytes();
+    let inline_du = dir_bytes(inline_dir.path());
+    let inline_logical = inline.usage().record_bytes;
+    drop(inline);
 
     // Trickle: one event per commit, as an idle home node sees (DECISIONS.md 18): fsync cost
     // per event dominates here, not compaction.
@@ -106,6 +127,12 @@ fn main() {
             "proc_io_write_bytes": io_after.zip(io_before).map(|(a, b)| a - b),
             "device_bytes_written": dev_after.zip(dev_before).map(|(a, b)| (a - b) * 512),
             "logical_bytes": usage.record_bytes,
+        },
+        "inline": {
+            "ingest_per_sec": inline_rate,
+            "disk_bytes": inline_du,
+            "logical_bytes": inline_logical,
+            "proc_io_write_bytes": inline_io1.zip(inline_io0).map(|(a, b)| a - b),
         },
         "trickle": {
             "events": trickle_n,
@@ -203,7 +230,10 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Bytes of the files under `path`, as allocated blocks: fjall's journal is preallocated
+/// sparse, so its length would overstate what the disk holds.
 fn dir_bytes(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
     let mut total = 0;
     if let Ok(entries) = std::fs::read_dir(path) {
         for e in entries.flatten() {
@@ -211,11 +241,28 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
             total += if meta.is_dir() {
                 dir_bytes(&e.path())
             } else {
-                meta.len()
+                meta.blocks() * 512
             };
         }
     }
     total
+}
+
+/// Waits until fjall's worker has had nothing to do for a second (at most a minute), so the
+/// figures include the flushes and compactions the ingest caused.
+fn settle(kv: &FjallKv) {
+    let mut quiet = 0;
+    for _ in 0..600 {
+        quiet = if kv.background_work() == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 10 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn proc_io_write_bytes() -> Option<u64> {

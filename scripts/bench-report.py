@@ -74,6 +74,11 @@ def store_section(r, quick):
     if f.get("device_bytes_written") is not None:
         lines.append(f"- device sectors written per logical byte (`/sys/block`, includes the filesystem journal and "
                      f"any other writer on the device): {f['device_bytes_written'] / logical:.2f}×")
+    i = r.get("inline")
+    if i and i.get("proc_io_write_bytes") is not None:
+        lines.append(f"- without key-value separation (records inline in the LSM tree): "
+                     f"{i['proc_io_write_bytes'] / i['logical_bytes']:.2f}× written per logical byte, "
+                     f"{i['disk_bytes'] / n:,.0f} B on disk per event, {i['ingest_per_sec']:,.0f} ev/s")
     t = r.get("trickle")
     if t:
         tl = t["logical_bytes"]

@@ -22,6 +22,26 @@ impl MemoryKv {
     }
 }
 
+impl MemoryKv {
+    /// The keys of `space` in `[from, to)`, either way round.
+    fn range<'a>(
+        &'a self,
+        space: Space,
+        from: &'a [u8],
+        to: &'a [u8],
+    ) -> impl DoubleEndedIterator<Item = &'a [u8]> + 'a {
+        let bounds = (
+            std::ops::Bound::Included(from),
+            std::ops::Bound::Excluded(to),
+        );
+        self.spaces
+            .get(&space)
+            .filter(|_| from < to)
+            .into_iter()
+            .flat_map(move |map| map.range::<[u8], _>(bounds).map(|(k, _)| k.as_slice()))
+    }
+}
+
 impl Kv for MemoryKv {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.spaces.get(&space).and_then(|m| m.get(key)).cloned())
@@ -34,23 +54,8 @@ impl Kv for MemoryKv {
         to: &[u8],
         visit: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let Some(map) = self.spaces.get(&space) else {
-            return Ok(());
-        };
-        if from >= to {
-            return Ok(());
-        }
-        for key in map
-            .range::<[u8], _>((
-                std::ops::Bound::Included(from),
-                std::ops::Bound::Excluded(to),
-            ))
-            .map(|(k, _)| k)
-        {
-            if !visit(key) {
-                break;
-            }
-        }
+        let keys = self.range(space, from, to);
+        keys.take_while(|k| visit(k)).for_each(drop);
         Ok(())
     }
 
@@ -61,21 +66,8 @@ impl Kv for MemoryKv {
         to: &[u8],
         visit: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let Some(map) = self.spaces.get(&space) else {
-            return Ok(());
-        };
-        if from >= to {
-            return Ok(());
-        }
-        let range = (
-            std::ops::Bound::Included(from),
-            std::ops::Bound::Excluded(to),
-        );
-        for key in map.range::<[u8], _>(range).rev().map(|(k, _)| k) {
-            if !visit(key) {
-                break;
-            }
-        }
+        let keys = self.range(space, from, to);
+        keys.rev().take_while(|k| visit(k)).for_each(drop);
         Ok(())
     }
 
