@@ -1,5 +1,6 @@
 //! Store benchmark: ingest, queries, bytes on disk, bytes written, RSS, over a corpus shaped
-//! like real traffic (`sim::corpus`). Prints one JSON object; `scripts/bench` writes the
+//! like real traffic (`sim::corpus`). The `#p` query is a client's notifications query (`#p` =
+//! a key, kinds 1, 6, 7), the way apps ask it. Prints one JSON object; `scripts/bench` writes the
 //! figures into docs/benchmarks.md. Baseline measured in the same run: the same engine over the
 //! in-memory backend, so the ratio shows what the disk costs on whatever machine runs this.
 //!
@@ -191,7 +192,7 @@ fn queries<K: Kv>(store: &Store<K>, corpus: &[Event]) -> serde_json::Value {
                 let p = pick(i)
                     .first_tag_value("p")
                     .map_or_else(|| pick(i).pubkey.to_hex(), str::to_owned);
-                serde_json::json!({"#p": [p], "limit": 100})
+                serde_json::json!({"#p": [p], "kinds": [1, 6, 7], "limit": 100})
             }),
         ),
         ("recent", Box::new(|_| serde_json::json!({"limit": 100}))),

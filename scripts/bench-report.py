@@ -61,7 +61,8 @@ def store_section(r, quick):
              f"| {m['ingest_per_sec'] / f['ingest_per_sec']:.2f}× slower |"]
     for q in ["author", "kind", "p_tag", "recent"]:
         fq, mq = f["queries"][q], m["queries"][q]
-        lines.append(f"| query `{q}` limit 100, p50 / p99 | {fq['p50_us']:.0f} / {fq['p99_us']:.0f} µs "
+        label = {"author": "`authors` (1 key)", "kind": "`kinds` (1 or 7)", "p_tag": "`#p` + kinds 1, 6, 7 (notifications)", "recent": "no condition (recent)"}[q]
+        lines.append(f"| query {label}, limit 100, p50 / p99 | {fq['p50_us']:.0f} / {fq['p99_us']:.0f} µs "
                      f"| {mq['p50_us']:.0f} / {mq['p99_us']:.0f} µs | {fq['p50_us'] / max(mq['p50_us'], 0.001):.2f}× |")
     lines.append(f"| get by id | {f['queries']['get_by_id_us']:.1f} µs | {m['queries']['get_by_id_us']:.1f} µs "
                  f"| {f['queries']['get_by_id_us'] / max(m['queries']['get_by_id_us'], 0.001):.2f}× |")

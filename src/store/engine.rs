@@ -289,13 +289,13 @@ impl<K: Kv> Store<K> {
             let Some((_, id)) = keys::split_suffix(key) else {
                 return true;
             };
-            match self.load(&id) {
-                Ok(Some((event, _))) if filter.matches(&event) => {
+            match self.load_matching(&id, filter) {
+                Ok(Some(event)) => {
                     out.insert(SortKey::of(&event), event);
                     taken += 1;
                     taken < limit
                 }
-                Ok(_) => true,
+                Ok(None) => true,
                 Err(e) => {
                     failure = Some(e);
                     false
@@ -303,6 +303,32 @@ impl<K: Kv> Store<K> {
             }
         })?;
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Loads the event `id` if it matches `filter`. The record's fixed header (kind, author,
+    /// time) is checked first, so candidates the cheap fields rule out are never decoded: a
+    /// `#p` scan with `kinds: [1, 7]` skips the follow lists naming the same key, which hold
+    /// hundreds of tags each.
+    fn load_matching(&self, id: &EventId, filter: &Filter) -> Result<Option<Event>, StoreError> {
+        let Some(bytes) = self.kv.get(Space::Events, &id.0)? else {
+            return Ok(None);
+        };
+        let corrupt = |e: binary::BinaryError| StoreError::Corrupt {
+            what: format!("record {id}: {e}"),
+        };
+        let head = binary::peek(&bytes).map_err(corrupt)?;
+        let cheap_pass = filter.kinds.as_ref().is_none_or(|k| k.contains(&head.kind))
+            && filter
+                .authors
+                .as_ref()
+                .is_none_or(|a| a.contains(&head.pubkey))
+            && filter.since.is_none_or(|s| head.created_at >= s)
+            && filter.until.is_none_or(|u| head.created_at <= u);
+        if !cheap_pass {
+            return Ok(None);
+        }
+        let event = binary::decode(&bytes).map_err(corrupt)?;
+        Ok(filter.matches(&event).then_some(event))
     }
 
     /// Checks that every record has all its index entries and every index entry points at a
