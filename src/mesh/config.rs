@@ -5,10 +5,10 @@ use core::time::Duration;
 
 use super::cookie::DEFAULT_NETWORK_ID;
 use super::limits::{
-    HANDSHAKE_BURST, HANDSHAKE_GIVE_UP, HANDSHAKE_RATE, HANDSHAKE_RETRY, IDLE_TIMEOUT,
+    ACTIVE_VIEW, HANDSHAKE_BURST, HANDSHAKE_GIVE_UP, HANDSHAKE_RATE, HANDSHAKE_RETRY, IDLE_TIMEOUT,
     MAX_HANDSHAKES, MAX_OUTGOING_HANDSHAKES, MAX_SESSIONS, MAX_TIMER, PASSIVE_KEEPALIVE,
-    REASSEMBLY_SLOTS, REASSEMBLY_TIMEOUT, REJECT_AFTER, REJECT_AFTER_MESSAGES, REKEY_AFTER,
-    REKEY_AFTER_MESSAGES, UNDER_LOAD_IN_FLIGHT, UNDER_LOAD_PER_SECOND,
+    PASSIVE_VIEW, REASSEMBLY_SLOTS, REASSEMBLY_TIMEOUT, REJECT_AFTER, REJECT_AFTER_MESSAGES,
+    REKEY_AFTER, REKEY_AFTER_MESSAGES, UNDER_LOAD_IN_FLIGHT, UNDER_LOAD_PER_SECOND,
 };
 use super::wire::Caps;
 
@@ -23,6 +23,11 @@ pub struct MeshConfig {
     pub caps: Caps,
     /// Most established sessions. Default [`MAX_SESSIONS`].
     pub max_sessions: usize,
+    /// Membership's active view: peers with open links. Default [`ACTIVE_VIEW`]; below
+    /// `max_sessions`, which also holds transient and targeted sessions.
+    pub active_view: usize,
+    /// Membership's passive view: known peers without a session. Default [`PASSIVE_VIEW`].
+    pub passive_view: usize,
     /// Most responder handshakes awaiting confirmation. Default [`MAX_HANDSHAKES`].
     pub max_handshakes: usize,
     /// Most handshakes we initiate at once. Default [`MAX_OUTGOING_HANDSHAKES`].
@@ -65,6 +70,8 @@ impl Default for MeshConfig {
             network_id: DEFAULT_NETWORK_ID.to_owned(),
             caps: Caps::default(),
             max_sessions: MAX_SESSIONS,
+            active_view: ACTIVE_VIEW,
+            passive_view: PASSIVE_VIEW,
             max_handshakes: MAX_HANDSHAKES,
             max_outgoing_handshakes: MAX_OUTGOING_HANDSHAKES,
             reassembly_slots: REASSEMBLY_SLOTS,
@@ -100,6 +107,8 @@ impl MeshConfig {
         let err = |field, expected| Err(ConfigError { field, expected });
         let counts = [
             ("max_sessions", self.max_sessions),
+            ("active_view", self.active_view),
+            ("passive_view", self.passive_view),
             ("max_handshakes", self.max_handshakes),
             ("max_outgoing_handshakes", self.max_outgoing_handshakes),
             ("reassembly_slots", self.reassembly_slots),
@@ -108,6 +117,9 @@ impl MeshConfig {
             if value == 0 {
                 return err(field, "at least 1");
             }
+        }
+        if self.active_view >= self.max_sessions {
+            return err("active_view", "below max_sessions");
         }
         if self.handshake_rate == 0 || self.handshake_burst == 0 || self.under_load_per_second == 0
         {

@@ -40,6 +40,13 @@ pub const MAX_PLAINTEXT: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
 /// room for targeted deliveries, introductions and churn. 24 × ≈ 1.2 KiB fits the 64 KiB budget.
 pub const MAX_SESSIONS: usize = 24;
 
+/// Active view of membership (HyParView's 5): the gossip fan-out, and few enough links that
+/// keepalives and rekeys stay cheap on a board.
+pub const ACTIVE_VIEW: usize = 5;
+
+/// Passive view of membership (HyParView's 30): candidates for repair, refreshed by shuffles.
+pub const PASSIVE_VIEW: usize = 30;
+
 /// Most responder handshakes waiting for the initiator's first transport packet. Each holds
 /// one key set (≈ 450 B); a full table is "under load" long before it is reached.
 pub const MAX_HANDSHAKES: usize = 64;

@@ -6,8 +6,9 @@
 //! snow's stateless transport with the header counter as nonce and a 2048-packet replay window;
 //! rekey at 120 s, keys refused at 180 s, idle sessions ended; messages up to 64 KiB fragmented
 //! into ≤ 1200-byte datagrams; WireGuard's `mac1`/cookie/`mac2` defence and a per-source
-//! handshake rate. What it is not (yet): membership, NAT traversal, relaying and the TLS
-//! fallback, which sit on top of [`MeshNode`] and its events.
+//! handshake rate; HyParView-like membership in [`membership`] ([`Overlay`] wraps the node).
+//! What it is not (yet): NAT traversal, relaying and the TLS fallback, which sit on top of
+//! [`MeshNode`] and its events.
 //!
 //! # Shape
 //!
@@ -42,6 +43,7 @@ pub mod cookie;
 pub mod error;
 pub mod fragment;
 pub mod limits;
+pub mod membership;
 pub mod node;
 pub mod ratelimit;
 pub mod replay;
@@ -50,6 +52,7 @@ pub mod wire;
 
 pub use config::{ConfigError, MeshConfig};
 pub use error::{ConnectError, MeshStats, PeerFault, SendError};
+pub use membership::{Overlay, OverlayEvent};
 pub use node::{DownReason, MeshEvent, MeshNode, PathId, PeerInfo, Transmit};
 pub use wire::{Caps, NodeId, SessionIndex};
 

@@ -22,7 +22,7 @@ pub const PAYLOAD_VERSION: u8 = 1;
 pub const PAYLOAD_LEN: usize = 1 + 32 + 64 + 2 + ADDR_LEN + 4;
 
 /// Encoded observed address: family 1, address 16, port 2.
-const ADDR_LEN: usize = 1 + 16 + 2;
+pub(crate) const ADDR_LEN: usize = 1 + 16 + 2;
 
 /// Noise IX message 1: `e` and `s` in clear, then the payload in clear.
 pub const NOISE_INITIATION_LEN: usize = DH_LEN + DH_LEN + PAYLOAD_LEN;
@@ -352,7 +352,7 @@ impl HandshakePayload {
 }
 
 /// family (0 none, 4, 6) ‖ 16 address bytes (IPv4 in the first 4, the rest zero) ‖ port BE.
-fn encode_addr(addr: Option<SocketAddr>) -> [u8; ADDR_LEN] {
+pub(crate) fn encode_addr(addr: Option<SocketAddr>) -> [u8; ADDR_LEN] {
     let mut out = [0u8; ADDR_LEN];
     let Some(addr) = addr else {
         return out;
@@ -373,7 +373,7 @@ fn encode_addr(addr: Option<SocketAddr>) -> [u8; ADDR_LEN] {
     out
 }
 
-fn decode_addr(bytes: &[u8; ADDR_LEN]) -> Result<Option<SocketAddr>, WireError> {
+pub(crate) fn decode_addr(bytes: &[u8; ADDR_LEN]) -> Result<Option<SocketAddr>, WireError> {
     let mut r = Reader(bytes);
     let [family] = r.array::<1>()?;
     let ip = r.array::<16>()?;

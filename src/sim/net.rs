@@ -17,7 +17,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::mesh::{MeshEvent, MeshNode, PathId, Transmit};
+use crate::mesh::{MeshEvent, MeshNode, Overlay, OverlayEvent, PathId, Transmit};
 
 use super::nat::{DEFAULT_MAPPING_TIMEOUT, Nat, NatKind};
 
@@ -53,6 +53,25 @@ impl Endpoint for MeshNode {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         MeshNode::poll_timeout(self)
+    }
+}
+
+impl Endpoint for Overlay {
+    type Event = OverlayEvent;
+    fn handle_datagram(&mut self, now: Instant, path: PathId, from: SocketAddr, bytes: &[u8]) {
+        Overlay::handle_datagram(self, now, path, from, bytes);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Overlay::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Overlay::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<OverlayEvent> {
+        Overlay::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Overlay::poll_timeout(self)
     }
 }
 

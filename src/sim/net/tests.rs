@@ -169,3 +169,5 @@ fn the_seed_reproduces_a_run_exactly_and_another_seed_differs() {
     assert_eq!(first, lossy_run(seed), "seed {seed}");
     assert_ne!(first, lossy_run(seed ^ 1), "seed {seed}");
 }
+
+mod membership;

@@ -1,0 +1,992 @@
+//! HyParView-like membership on top of [`MeshNode`]: an active view of ≈ 5 peers with open
+//! sessions (the links gossip will use), a passive view of ≈ 30 known peers without sessions,
+//! joins through boot addresses with ForwardJoin random walks, a shuffle every 60 s that
+//! exchanges passive samples, failure detection from the transport (`PeerDown` after keepalive
+//! silence) and repair from the passive view, and a bounded address book for the store to
+//! persist. Reasons and parameters: `docs/overlay.md`; bytes: `docs/wire.md` "Membership
+//! messages".
+//!
+//! [`Overlay`] owns the [`MeshNode`] and has its shape: `handle_*` in, `poll_*` out, the same
+//! drain invariant. Membership messages ride as ordinary mesh messages whose first byte is in
+//! [`MEMBERSHIP_TYPES`]; every other message goes up as [`OverlayEvent::Mesh`].
+//!
+//! Deviations from the paper: the shuffle exchanges with one active neighbour instead of a
+//! random walk (a walk's last hop would have to open a session to the origin, which a NAT may
+//! refuse); the active view is filled towards its size with low-priority requests whenever it
+//! is short, not only after a failure.
+//!
+//! State is bounded by the config and the consts below; nothing grows with the network.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::limits::MAX_QUEUED_EVENTS;
+use super::node::{MeshEvent, MeshNode, PathId, Transmit};
+use super::wire::{ADDR_LEN, NodeId, WireError, decode_addr, encode_addr};
+use super::{ConnectError, SendError};
+use crate::nostr::PubKey;
+
+/// Address-book entries kept (ARCHITECTURE.md memory budget: 512 × ≤ 128 B = 64 KiB). Enough
+/// to rejoin after a restart even when most remembered peers are gone; the oldest-seen entry
+/// is forgotten first.
+pub const ADDRESS_BOOK_MAX: usize = 512;
+
+/// ForwardJoin walk length (HyParView's ARWL = 6): long enough to leave the contact's
+/// neighbourhood in networks of thousands.
+pub const ACTIVE_RANDOM_WALK: u8 = 6;
+
+/// Walk hop at which a ForwardJoin also lands in the passive view (HyParView's PRWL = 3).
+pub const PASSIVE_RANDOM_WALK: u8 = 3;
+
+/// Shuffle period (HyParView / iroh: 60 s): passive views stay fresh at ≈ one small message
+/// per node per minute.
+pub const SHUFFLE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Active peers sampled into a shuffle (HyParView's k_a = 3).
+pub const SHUFFLE_ACTIVE: usize = 3;
+
+/// Passive peers sampled into a shuffle (HyParView's k_p = 4).
+pub const SHUFFLE_PASSIVE: usize = 4;
+
+/// Most entries a shuffle message carries: the samples plus the sender itself.
+pub const SHUFFLE_MAX: usize = SHUFFLE_ACTIVE + SHUFFLE_PASSIVE + 1;
+
+/// A ping on every active link this often: the 25 s that keeps most NAT mappings open
+/// (WireGuard's persistent keepalive), well inside the transport's 90 s idle timeout, which is
+/// what detects a dead neighbour.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(25);
+
+/// While the active view is short, try one passive peer this often: fast repair without a
+/// burst of handshakes.
+pub const REPAIR_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Neighbour requests in flight at once: a short view fills in a few rounds without opening
+/// many sessions that will be refused.
+pub const MAX_PENDING: usize = 3;
+
+/// A neighbour request unanswered this long is dropped and its peer forgotten from the passive
+/// view: two handshake retries (5 s each) plus slack.
+pub const NEIGHBOR_TIMEOUT: Duration = Duration::from_secs(12);
+
+/// A session that is neither an active link nor a pending request is closed after this long
+/// (it was opened for a join, a refused request, or by a peer that evicted us).
+pub const TRANSIENT_GRACE: Duration = Duration::from_secs(15);
+
+/// Boot addresses remembered for rejoining (`-b` may repeat).
+pub const BOOT_MAX: usize = 8;
+
+/// With no active and no passive peer, dial the boot addresses again this often.
+pub const REJOIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// First-byte values reserved for membership messages; gossip and others use other values.
+pub const MEMBERSHIP_TYPES: core::ops::RangeInclusive<u8> = 0xB0..=0xBF;
+
+/// A peer as membership messages carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// Its node key.
+    pub node: NodeId,
+    /// Where it was last reached.
+    pub addr: SocketAddr,
+}
+
+/// Bytes of one [`Entry`] on the wire: node key and a 19-byte address.
+pub const ENTRY_LEN: usize = 32 + ADDR_LEN;
+
+/// A membership message (layout in `docs/wire.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Sent to a contact: "add me and announce me".
+    Join,
+    /// A joiner's announcement walking the active views.
+    ForwardJoin {
+        /// Hops left.
+        ttl: u8,
+        /// The joiner.
+        joiner: Entry,
+    },
+    /// "Make me an active neighbour"; `high` must be accepted (the sender has no neighbour, or
+    /// it ends a ForwardJoin walk).
+    Neighbor {
+        /// Priority.
+        high: bool,
+    },
+    /// The answer to [`Msg::Neighbor`].
+    NeighborReply {
+        /// Whether the sender added us.
+        accepted: bool,
+    },
+    /// "You are no longer my active neighbour."
+    Disconnect,
+    /// A sample of the sender's views.
+    Shuffle(heapless::Vec<Entry, SHUFFLE_MAX>),
+    /// The answer to [`Msg::Shuffle`]: a sample of the replier's passive view.
+    ShuffleReply(heapless::Vec<Entry, SHUFFLE_MAX>),
+    /// Keeps the link and the NAT mappings on it alive.
+    Ping,
+}
+
+/// Why a membership message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MsgError {
+    /// No bytes.
+    #[error("empty membership message")]
+    Empty,
+    /// A first byte not assigned.
+    #[error("unknown membership type {0:#04x}")]
+    UnknownType(u8),
+    /// Shorter than its fields, or a bad address.
+    #[error("membership message: {0}")]
+    Wire(#[from] WireError),
+    /// A flag byte other than 0 or 1.
+    #[error("flag byte {0} is not 0 or 1")]
+    BadFlag(u8),
+    /// More shuffle entries than [`SHUFFLE_MAX`].
+    #[error("{0} shuffle entries exceed the limit")]
+    TooManyEntries(u8),
+    /// An entry without an address.
+    #[error("entry without an address")]
+    NoAddress,
+    /// Bytes after the last field.
+    #[error("{0} trailing bytes")]
+    Trailing(usize),
+}
+
+const T_JOIN: u8 = 0xB0;
+const T_FORWARD_JOIN: u8 = 0xB1;
+const T_NEIGHBOR: u8 = 0xB2;
+const T_NEIGHBOR_REPLY: u8 = 0xB3;
+const T_DISCONNECT: u8 = 0xB4;
+const T_SHUFFLE: u8 = 0xB5;
+const T_SHUFFLE_REPLY: u8 = 0xB6;
+const T_PING: u8 = 0xB7;
+
+impl Msg {
+    /// The message's bytes (at most `2 + SHUFFLE_MAX × ENTRY_LEN` = 410).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8);
+        match self {
+            Self::Join => out.push(T_JOIN),
+            Self::ForwardJoin { ttl, joiner } => {
+                out.extend([T_FORWARD_JOIN, *ttl]);
+                put_entry(&mut out, joiner);
+            }
+            Self::Neighbor { high } => out.extend([T_NEIGHBOR, u8::from(*high)]),
+            Self::NeighborReply { accepted } => {
+                out.extend([T_NEIGHBOR_REPLY, u8::from(*accepted)]);
+            }
+            Self::Disconnect => out.push(T_DISCONNECT),
+            Self::Shuffle(entries) | Self::ShuffleReply(entries) => {
+                let t = if matches!(self, Self::Shuffle(_)) {
+                    T_SHUFFLE
+                } else {
+                    T_SHUFFLE_REPLY
+                };
+                // heapless bounds the count by SHUFFLE_MAX < 256.
+                out.extend([t, entries.len() as u8]);
+                for e in entries {
+                    put_entry(&mut out, e);
+                }
+            }
+            Self::Ping => out.push(T_PING),
+        }
+        out
+    }
+
+    /// Parses hostile bytes; never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MsgError> {
+        let (&t, mut rest) = bytes.split_first().ok_or(MsgError::Empty)?;
+        let msg = match t {
+            T_JOIN => Self::Join,
+            T_FORWARD_JOIN => {
+                let [ttl] = take::<1>(&mut rest)?;
+                Self::ForwardJoin {
+                    ttl,
+                    joiner: take_entry(&mut rest)?,
+                }
+            }
+            T_NEIGHBOR => Self::Neighbor {
+                high: take_flag(&mut rest)?,
+            },
+            T_NEIGHBOR_REPLY => Self::NeighborReply {
+                accepted: take_flag(&mut rest)?,
+            },
+            T_DISCONNECT => Self::Disconnect,
+            T_SHUFFLE | T_SHUFFLE_REPLY => {
+                let [n] = take::<1>(&mut rest)?;
+                if usize::from(n) > SHUFFLE_MAX {
+                    return Err(MsgError::TooManyEntries(n));
+                }
+                let mut entries = heapless::Vec::new();
+                for _ in 0..n {
+                    entries
+                        .push(take_entry(&mut rest)?)
+                        .map_err(|_| MsgError::TooManyEntries(n))?;
+                }
+                if t == T_SHUFFLE {
+                    Self::Shuffle(entries)
+                } else {
+                    Self::ShuffleReply(entries)
+                }
+            }
+            T_PING => Self::Ping,
+            other => return Err(MsgError::UnknownType(other)),
+        };
+        if rest.is_empty() {
+            Ok(msg)
+        } else {
+            Err(MsgError::Trailing(rest.len()))
+        }
+    }
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    out.extend_from_slice(&e.node.0.0);
+    out.extend_from_slice(&encode_addr(Some(e.addr)));
+}
+
+fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], MsgError> {
+    let (head, tail) = rest
+        .split_first_chunk::<N>()
+        .ok_or(WireError::TooShort(rest.len()))?;
+    *rest = tail;
+    Ok(*head)
+}
+
+fn take_flag(rest: &mut &[u8]) -> Result<bool, MsgError> {
+    match take::<1>(rest)? {
+        [0] => Ok(false),
+        [1] => Ok(true),
+        [other] => Err(MsgError::BadFlag(other)),
+    }
+}
+
+fn take_entry(rest: &mut &[u8]) -> Result<Entry, MsgError> {
+    let node = NodeId(PubKey(take::<32>(rest)?));
+    let addr = decode_addr(&take::<ADDR_LEN>(rest)?)?.ok_or(MsgError::NoAddress)?;
+    Ok(Entry { node, addr })
+}
+
+/// What the overlay tells the layer above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverlayEvent {
+    /// `node` joined the active view: gossip may use the link.
+    NeighborUp {
+        /// The peer.
+        node: NodeId,
+    },
+    /// `node` left the active view.
+    NeighborDown {
+        /// The peer.
+        node: NodeId,
+    },
+    /// The address book learned or changed an entry (for the store to persist).
+    AddressLearned(Entry),
+    /// The address book dropped `node` (evicted for room, or it failed to answer).
+    AddressForgotten {
+        /// The peer.
+        node: NodeId,
+    },
+    /// A transport event membership does not consume: application messages, observed
+    /// addresses, session ups and downs.
+    Mesh(MeshEvent),
+}
+
+/// One address-book entry's value. With its 32-byte key it is ≤ 128 B (a test pins it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookEntry {
+    /// Where the peer was last reached or announced.
+    pub addr: SocketAddr,
+    /// When.
+    pub seen: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    addr: SocketAddr,
+    high: bool,
+    /// Neighbor sent (the session is up); else we are still connecting.
+    asked: bool,
+    deadline: Instant,
+}
+
+/// Counters for status pages and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OverlayStats {
+    /// Membership messages that failed to decode.
+    pub bad_messages: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_events: u64,
+    /// Active peers evicted to make room.
+    pub evictions: u64,
+    /// Shuffles sent.
+    pub shuffles: u64,
+}
+
+/// Membership over a [`MeshNode`]. See the module docs.
+pub struct Overlay {
+    mesh: MeshNode,
+    rng: ChaCha20Rng,
+    active: BTreeMap<NodeId, SocketAddr>,
+    passive: BTreeMap<NodeId, SocketAddr>,
+    pending: BTreeMap<NodeId, Pending>,
+    /// Sessions that are neither active nor pending, and when they are closed.
+    transient: BTreeMap<NodeId, Instant>,
+    book: BTreeMap<NodeId, BookEntry>,
+    boot: heapless::Vec<SocketAddr, BOOT_MAX>,
+    shuffle_at: Option<Instant>,
+    keepalive_at: Option<Instant>,
+    repair_at: Option<Instant>,
+    rejoin_at: Option<Instant>,
+    events: VecDeque<OverlayEvent>,
+    stats: OverlayStats,
+}
+
+impl Overlay {
+    /// Membership over `mesh`, drawing its choices from `seed`.
+    #[must_use]
+    pub fn new(mesh: MeshNode, seed: [u8; 32]) -> Self {
+        Self {
+            mesh,
+            rng: ChaCha20Rng::from_seed(seed),
+            active: BTreeMap::new(),
+            passive: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            transient: BTreeMap::new(),
+            book: BTreeMap::new(),
+            boot: heapless::Vec::new(),
+            shuffle_at: None,
+            keepalive_at: None,
+            repair_at: None,
+            rejoin_at: None,
+            events: VecDeque::new(),
+            stats: OverlayStats::default(),
+        }
+    }
+
+    /// The transport.
+    #[must_use]
+    pub fn mesh(&self) -> &MeshNode {
+        &self.mesh
+    }
+
+    /// Our node key.
+    #[must_use]
+    pub fn node_id(&self) -> NodeId {
+        self.mesh.node_id()
+    }
+
+    /// The active view.
+    pub fn active(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.active.keys().copied()
+    }
+
+    /// Size of the active view.
+    #[must_use]
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// The passive view.
+    pub fn passive(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.passive.iter().map(|(node, addr)| Entry {
+            node: *node,
+            addr: *addr,
+        })
+    }
+
+    /// A snapshot of the address book, for the store.
+    pub fn address_book(&self) -> impl Iterator<Item = (NodeId, BookEntry)> + '_ {
+        self.book.iter().map(|(n, e)| (*n, *e))
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> OverlayStats {
+        self.stats
+    }
+
+    /// Adds persisted peers (from the store) to the address book; they seed repair and rejoin.
+    pub fn load_address_book(&mut self, now: Instant, entries: impl IntoIterator<Item = Entry>) {
+        for e in entries {
+            self.remember(now, e.node, e.addr);
+        }
+    }
+
+    /// Joins through `boot` (the `-b` addresses): dials each, and sends `Join` to those that
+    /// answer while the active view has room. Keeps up to [`BOOT_MAX`] for rejoining.
+    pub fn join(&mut self, now: Instant, boot: &[SocketAddr]) {
+        self.start(now);
+        for addr in boot {
+            if !self.boot.contains(addr) {
+                // Full: the first BOOT_MAX are kept; more boot peers add nothing a walk won't.
+                let _ = self.boot.push(*addr);
+            }
+        }
+        self.dial_boot(now);
+    }
+
+    /// Sends an application message to `node` (any session, active or not). Its first byte
+    /// must be outside [`MEMBERSHIP_TYPES`], which the receiver would take as membership.
+    pub fn send(&mut self, now: Instant, node: NodeId, bytes: &[u8]) -> Result<(), SendError> {
+        let r = self.mesh.send(now, node, bytes);
+        self.pump(now);
+        r
+    }
+
+    /// Dials `addr` directly (a targeted delivery, an introduction).
+    pub fn connect(&mut self, now: Instant, addr: SocketAddr) -> Result<(), ConnectError> {
+        let r = self.mesh.connect(now, PathId::Udp, addr);
+        self.pump(now);
+        r
+    }
+
+    /// A datagram arrived.
+    pub fn handle_datagram(&mut self, now: Instant, path: PathId, from: SocketAddr, bytes: &[u8]) {
+        self.start(now);
+        self.mesh.handle_datagram(now, path, from, bytes);
+        self.pump(now);
+    }
+
+    /// A deadline from [`Overlay::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.start(now);
+        if self.mesh.poll_timeout().is_some_and(|t| t <= now) {
+            self.mesh.handle_timeout(now);
+        }
+        self.pump(now);
+        self.tick(now);
+        self.pump(now);
+    }
+
+    /// The next datagram to send; poll until `None` after every `handle_*` and command.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.mesh.poll_transmit()
+    }
+
+    /// The next event; poll until `None` after every `handle_*` and command.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<OverlayEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the transport and of membership.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let repair = self.repair_at.filter(|_| self.needs_repair());
+        let rejoin = self.rejoin_at.filter(|_| self.isolated());
+        [
+            self.mesh.poll_timeout(),
+            self.shuffle_at,
+            self.keepalive_at,
+            repair,
+            rejoin,
+            self.pending.values().map(|p| p.deadline).min(),
+            self.transient.values().copied().min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn start(&mut self, now: Instant) {
+        if self.shuffle_at.is_none() {
+            let jitter = self.jitter(SHUFFLE_INTERVAL);
+            self.shuffle_at = Some(now + SHUFFLE_INTERVAL / 2 + jitter);
+            self.keepalive_at = Some(now + KEEPALIVE_INTERVAL);
+            self.repair_at = Some(now + REPAIR_INTERVAL);
+            self.rejoin_at = Some(now + REJOIN_INTERVAL);
+        }
+    }
+
+    fn active_max(&self) -> usize {
+        self.mesh.config().active_view
+    }
+
+    fn passive_max(&self) -> usize {
+        self.mesh.config().passive_view
+    }
+
+    fn needs_repair(&self) -> bool {
+        self.active.len() + self.pending.len() < self.active_max()
+            && self.pending.len() < MAX_PENDING
+    }
+
+    fn isolated(&self) -> bool {
+        self.active.is_empty() && self.pending.is_empty()
+    }
+
+    /// Consumes the transport's events: membership messages and session changes here,
+    /// everything else up.
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.mesh.poll_event() {
+            match event {
+                MeshEvent::Message { node, bytes }
+                    if bytes.first().is_some_and(|b| MEMBERSHIP_TYPES.contains(b)) =>
+                {
+                    match Msg::decode(&bytes) {
+                        Ok(msg) => self.on_msg(now, node, msg),
+                        Err(_) => self.stats.bad_messages += 1,
+                    }
+                }
+                MeshEvent::PeerUp { node, addr } => {
+                    self.on_peer_up(now, node, addr);
+                    self.push(OverlayEvent::Mesh(MeshEvent::PeerUp { node, addr }));
+                }
+                MeshEvent::PeerDown { node, why } => {
+                    self.transient.remove(&node);
+                    if self.pending.remove(&node).is_some() {
+                        self.passive.remove(&node);
+                    }
+                    if self.active.remove(&node).is_some() {
+                        self.push(OverlayEvent::NeighborDown { node });
+                    }
+                    self.push(OverlayEvent::Mesh(MeshEvent::PeerDown { node, why }));
+                }
+                MeshEvent::PeerMoved { node, addr } => {
+                    if let Some(a) = self.active.get_mut(&node) {
+                        *a = addr;
+                    }
+                    self.remember(now, node, addr);
+                    self.push(OverlayEvent::Mesh(MeshEvent::PeerMoved { node, addr }));
+                }
+                MeshEvent::ConnectFailed { addr } => {
+                    let failed: Vec<NodeId> = self
+                        .pending
+                        .iter()
+                        .filter(|(_, p)| p.addr == addr && !p.asked)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    for node in failed {
+                        self.pending.remove(&node);
+                        self.passive.remove(&node);
+                        self.forget(node);
+                    }
+                    self.push(OverlayEvent::Mesh(MeshEvent::ConnectFailed { addr }));
+                }
+                other => self.push(OverlayEvent::Mesh(other)),
+            }
+        }
+    }
+
+    fn on_peer_up(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+        self.remember(now, node, addr);
+        if let Some(p) = self.pending.get_mut(&node) {
+            p.asked = true;
+            p.deadline = now + NEIGHBOR_TIMEOUT;
+            let high = p.high;
+            self.send_msg(now, node, &Msg::Neighbor { high });
+            return;
+        }
+        if self.active.contains_key(&node) {
+            return;
+        }
+        if self.boot.contains(&addr) && self.active.len() < self.active_max() {
+            self.send_msg(now, node, &Msg::Join);
+            self.add_active(now, node, addr);
+            return;
+        }
+        self.transient.insert(node, now + TRANSIENT_GRACE);
+    }
+
+    fn on_msg(&mut self, now: Instant, from: NodeId, msg: Msg) {
+        let Some(from_addr) = self.session_addr(&from) else {
+            return;
+        };
+        match msg {
+            Msg::Join => {
+                let new = !self.active.contains_key(&from);
+                self.add_active(now, from, from_addr);
+                if new {
+                    let joiner = Entry {
+                        node: from,
+                        addr: from_addr,
+                    };
+                    let others: Vec<NodeId> = self
+                        .active
+                        .keys()
+                        .filter(|n| **n != from)
+                        .copied()
+                        .collect();
+                    for n in others {
+                        let fj = Msg::ForwardJoin {
+                            ttl: ACTIVE_RANDOM_WALK,
+                            joiner,
+                        };
+                        self.send_msg(now, n, &fj);
+                    }
+                }
+            }
+            Msg::ForwardJoin { ttl, joiner } => self.on_forward_join(now, from, ttl, joiner),
+            Msg::Neighbor { high } => {
+                let accepted = self.active.contains_key(&from)
+                    || high
+                    || self.active.len() < self.active_max();
+                if accepted {
+                    self.add_active(now, from, from_addr);
+                }
+                self.send_msg(now, from, &Msg::NeighborReply { accepted });
+            }
+            Msg::NeighborReply { accepted } => {
+                self.pending.remove(&from);
+                if accepted {
+                    self.add_active(now, from, from_addr);
+                } else {
+                    self.add_passive(now, from, from_addr);
+                    self.transient.insert(from, now);
+                }
+            }
+            Msg::Disconnect => {
+                self.pending.remove(&from);
+                self.transient.remove(&from);
+                if self.active.remove(&from).is_some() {
+                    self.push(OverlayEvent::NeighborDown { node: from });
+                }
+                self.add_passive(now, from, from_addr);
+                let _ = self.mesh.disconnect(now, from);
+            }
+            Msg::Shuffle(entries) => {
+                let sample = self.sample_passive(entries.len(), Some(from));
+                self.send_msg(now, from, &Msg::ShuffleReply(sample));
+                for e in entries {
+                    self.add_passive(now, e.node, e.addr);
+                }
+            }
+            Msg::ShuffleReply(entries) => {
+                for e in entries {
+                    self.add_passive(now, e.node, e.addr);
+                }
+            }
+            Msg::Ping => {}
+        }
+    }
+
+    fn on_forward_join(&mut self, now: Instant, from: NodeId, ttl: u8, joiner: Entry) {
+        if joiner.node == self.node_id() {
+            return;
+        }
+        if ttl == 0 || self.active.len() <= 1 {
+            self.try_add(now, joiner, true);
+            return;
+        }
+        if ttl == PASSIVE_RANDOM_WALK {
+            self.add_passive(now, joiner.node, joiner.addr);
+        }
+        let next = self.random_active(&[from, joiner.node]);
+        match next {
+            Some(next) => {
+                let fj = Msg::ForwardJoin {
+                    ttl: ttl - 1,
+                    joiner,
+                };
+                self.send_msg(now, next, &fj);
+            }
+            None => self.try_add(now, joiner, true),
+        }
+    }
+
+    /// Asks `e` to become an active neighbour: at once over an existing session, else after
+    /// dialling it. Full pending table: it goes to the passive view instead.
+    fn try_add(&mut self, now: Instant, e: Entry, high: bool) {
+        if e.node == self.node_id() || self.active.contains_key(&e.node) {
+            return;
+        }
+        if self.pending.contains_key(&e.node) {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.add_passive(now, e.node, e.addr);
+            return;
+        }
+        let connected = self.mesh.is_connected(&e.node);
+        self.pending.insert(
+            e.node,
+            Pending {
+                addr: e.addr,
+                high,
+                asked: connected,
+                deadline: now + NEIGHBOR_TIMEOUT,
+            },
+        );
+        if connected {
+            self.transient.remove(&e.node);
+            self.send_msg(now, e.node, &Msg::Neighbor { high });
+        } else if self.mesh.connect(now, PathId::Udp, e.addr).is_err() {
+            self.pending.remove(&e.node);
+        }
+    }
+
+    fn add_active(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+        if node == self.node_id() {
+            return;
+        }
+        self.pending.remove(&node);
+        self.transient.remove(&node);
+        self.passive.remove(&node);
+        self.remember(now, node, addr);
+        if self.active.contains_key(&node) {
+            return;
+        }
+        if self.active.len() >= self.active_max()
+            && let Some(victim) = self.random_active(&[node])
+        {
+            self.stats.evictions += 1;
+            self.send_msg(now, victim, &Msg::Disconnect);
+            if let Some(vaddr) = self.active.remove(&victim) {
+                self.push(OverlayEvent::NeighborDown { node: victim });
+                self.add_passive(now, victim, vaddr);
+            }
+            let _ = self.mesh.disconnect(now, victim);
+        }
+        self.active.insert(node, addr);
+        self.push(OverlayEvent::NeighborUp { node });
+    }
+
+    fn add_passive(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+        if node == self.node_id() || self.active.contains_key(&node) {
+            return;
+        }
+        self.remember(now, node, addr);
+        if let Some(a) = self.passive.get_mut(&node) {
+            *a = addr;
+            return;
+        }
+        if self.passive.len() >= self.passive_max() {
+            let i = self.below(self.passive.len());
+            if let Some(victim) = self.passive.keys().nth(i).copied() {
+                self.passive.remove(&victim);
+            }
+        }
+        self.passive.insert(node, addr);
+    }
+
+    /// Records `node` at `addr` in the address book, evicting the longest-unseen entry when full.
+    fn remember(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+        if node == self.node_id() {
+            return;
+        }
+        let changed = match self.book.get_mut(&node) {
+            Some(e) => {
+                e.seen = now;
+                let changed = e.addr != addr;
+                e.addr = addr;
+                changed
+            }
+            None => {
+                if self.book.len() >= ADDRESS_BOOK_MAX
+                    && let Some(oldest) = self
+                        .book
+                        .iter()
+                        .min_by_key(|(_, e)| e.seen)
+                        .map(|(n, _)| *n)
+                {
+                    self.forget(oldest);
+                }
+                self.book.insert(node, BookEntry { addr, seen: now });
+                true
+            }
+        };
+        if changed {
+            self.push(OverlayEvent::AddressLearned(Entry { node, addr }));
+        }
+    }
+
+    fn forget(&mut self, node: NodeId) {
+        if self.book.remove(&node).is_some() {
+            self.push(OverlayEvent::AddressForgotten { node });
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        // Neighbour requests that never got an answer.
+        let expired: Vec<NodeId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for node in expired {
+            self.pending.remove(&node);
+            self.passive.remove(&node);
+            if self.mesh.is_connected(&node) && !self.active.contains_key(&node) {
+                self.transient.insert(node, now);
+            }
+        }
+        // Sessions nobody needs: say goodbye so the other side does not keep us active.
+        let idle: Vec<NodeId> = self
+            .transient
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for node in idle {
+            self.transient.remove(&node);
+            if !self.active.contains_key(&node) && !self.pending.contains_key(&node) {
+                self.send_msg(now, node, &Msg::Disconnect);
+                let _ = self.mesh.disconnect(now, node);
+            }
+        }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = Some(now + KEEPALIVE_INTERVAL);
+            let active: Vec<NodeId> = self.active.keys().copied().collect();
+            for node in active {
+                self.send_msg(now, node, &Msg::Ping);
+            }
+        }
+        if self.shuffle_at.is_some_and(|t| t <= now) {
+            let jitter = self.jitter(SHUFFLE_INTERVAL / 10);
+            self.shuffle_at = Some(now + SHUFFLE_INTERVAL + jitter);
+            self.shuffle(now);
+        }
+        if self.repair_at.is_some_and(|t| t <= now) {
+            self.repair_at = Some(now + REPAIR_INTERVAL);
+            if self.needs_repair() {
+                self.repair(now);
+            }
+        }
+        if self.rejoin_at.is_some_and(|t| t <= now) {
+            self.rejoin_at = Some(now + REJOIN_INTERVAL);
+            if self.isolated() && self.passive.is_empty() {
+                self.dial_boot(now);
+            }
+        }
+    }
+
+    /// Promotes one passive peer (or, with none, an address-book peer).
+    fn repair(&mut self, now: Instant) {
+        let high = self.active.is_empty();
+        let candidates: Vec<Entry> = self
+            .passive()
+            .filter(|e| !self.pending.contains_key(&e.node))
+            .collect();
+        let pick = if candidates.is_empty() {
+            let book: Vec<Entry> = self
+                .book
+                .iter()
+                .filter(|(n, _)| !self.active.contains_key(n) && !self.pending.contains_key(n))
+                .map(|(n, e)| Entry {
+                    node: *n,
+                    addr: e.addr,
+                })
+                .collect();
+            let i = self.below(book.len());
+            book.get(i).copied()
+        } else {
+            let i = self.below(candidates.len());
+            candidates.get(i).copied()
+        };
+        if let Some(e) = pick {
+            self.try_add(now, e, high);
+        }
+    }
+
+    fn shuffle(&mut self, now: Instant) {
+        let Some(target) = self.random_active(&[]) else {
+            return;
+        };
+        let mut sample: heapless::Vec<Entry, SHUFFLE_MAX> = heapless::Vec::new();
+        let mut active: Vec<Entry> = self
+            .active
+            .iter()
+            .filter(|(n, _)| **n != target)
+            .map(|(n, a)| Entry { node: *n, addr: *a })
+            .collect();
+        for _ in 0..SHUFFLE_ACTIVE {
+            if active.is_empty() {
+                break;
+            }
+            let i = self.below(active.len());
+            let _ = sample.push(active.swap_remove(i));
+        }
+        for e in self.sample_passive(SHUFFLE_PASSIVE, Some(target)) {
+            let _ = sample.push(e);
+        }
+        self.stats.shuffles += 1;
+        self.send_msg(now, target, &Msg::Shuffle(sample));
+    }
+
+    fn sample_passive(
+        &mut self,
+        n: usize,
+        except: Option<NodeId>,
+    ) -> heapless::Vec<Entry, SHUFFLE_MAX> {
+        let mut pool: Vec<Entry> = self.passive().filter(|e| Some(e.node) != except).collect();
+        let mut out = heapless::Vec::new();
+        for _ in 0..n.min(SHUFFLE_MAX) {
+            if pool.is_empty() {
+                break;
+            }
+            let i = self.below(pool.len());
+            let _ = out.push(pool.swap_remove(i));
+        }
+        out
+    }
+
+    fn dial_boot(&mut self, now: Instant) {
+        let boot = self.boot.clone();
+        for addr in boot {
+            let up = self.mesh.peers().find(|p| p.addr == addr).map(|p| p.node);
+            match up {
+                Some(node) if !self.active.contains_key(&node) => {
+                    self.send_msg(now, node, &Msg::Join);
+                    self.add_active(now, node, addr);
+                }
+                Some(_) => {}
+                None => {
+                    let _ = self.mesh.connect(now, PathId::Udp, addr);
+                }
+            }
+        }
+    }
+
+    fn session_addr(&self, node: &NodeId) -> Option<SocketAddr> {
+        self.mesh.peers().find(|p| p.node == *node).map(|p| p.addr)
+    }
+
+    fn random_active(&mut self, except: &[NodeId]) -> Option<NodeId> {
+        let candidates: Vec<NodeId> = self
+            .active
+            .keys()
+            .filter(|n| !except.contains(n))
+            .copied()
+            .collect();
+        let i = self.below(candidates.len());
+        candidates.get(i).copied()
+    }
+
+    fn send_msg(&mut self, now: Instant, node: NodeId, msg: &Msg) {
+        // A full transmit queue or a vanished session loses this one message; membership
+        // recovers through timeouts and repair, as from a lost datagram.
+        let _ = self.mesh.send(now, node, &msg.encode());
+    }
+
+    fn push(&mut self, event: OverlayEvent) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.stats.dropped_events += 1;
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        (self.rng.next_u64() % n as u64) as usize
+    }
+
+    fn jitter(&mut self, max: Duration) -> Duration {
+        let micros = max.as_micros().min(u128::from(u64::MAX)) as u64;
+        Duration::from_micros(self.rng.next_u64() % micros.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests;

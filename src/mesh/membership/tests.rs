@@ -1,0 +1,85 @@
+//! The membership codec (golden bytes, hostile input) and its memory bounds.
+
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn entry(b: u8, addr: SocketAddr) -> Entry {
+    Entry {
+        node: NodeId(PubKey([b; 32])),
+        addr,
+    }
+}
+
+#[test]
+fn golden_bytes_of_each_message() {
+    let v4 = SocketAddr::from((Ipv4Addr::new(203, 0, 113, 7), 0x1b58));
+    assert_eq!(Msg::Join.encode(), [0xB0]);
+    assert_eq!(Msg::Neighbor { high: true }.encode(), [0xB2, 1]);
+    assert_eq!(Msg::NeighborReply { accepted: false }.encode(), [0xB3, 0]);
+    assert_eq!(Msg::Disconnect.encode(), [0xB4]);
+    assert_eq!(Msg::Ping.encode(), [0xB7]);
+    let fj = Msg::ForwardJoin {
+        ttl: 6,
+        joiner: entry(0xaa, v4),
+    };
+    let mut want = vec![0xB1, 6];
+    want.extend([0xaa; 32]);
+    want.extend([4, 203, 0, 113, 7]);
+    want.extend([0; 12]);
+    want.extend([0x1b, 0x58]);
+    assert_eq!(fj.encode(), want);
+    assert_eq!(Msg::decode(&want), Ok(fj));
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 7000));
+    let mut entries = heapless::Vec::new();
+    entries.push(entry(1, v4)).unwrap();
+    entries.push(entry(2, v6)).unwrap();
+    let shuffle = Msg::Shuffle(entries);
+    let bytes = shuffle.encode();
+    assert_eq!(bytes.len(), 2 + 2 * ENTRY_LEN);
+    assert_eq!(&bytes[..2], &[0xB5, 2]);
+    assert_eq!(bytes[2 + ENTRY_LEN + 32], 6, "second entry is IPv6");
+    assert_eq!(Msg::decode(&bytes), Ok(shuffle));
+}
+
+#[test]
+fn bad_messages_name_their_fault() {
+    assert_eq!(Msg::decode(&[]), Err(MsgError::Empty));
+    assert_eq!(Msg::decode(&[0xBF]), Err(MsgError::UnknownType(0xBF)));
+    assert_eq!(Msg::decode(&[0xB2, 2]), Err(MsgError::BadFlag(2)));
+    assert_eq!(Msg::decode(&[0xB0, 0]), Err(MsgError::Trailing(1)));
+    assert_eq!(
+        Msg::decode(&[0xB5, SHUFFLE_MAX as u8 + 1]),
+        Err(MsgError::TooManyEntries(SHUFFLE_MAX as u8 + 1))
+    );
+    assert!(matches!(
+        Msg::decode(&[0xB1, 6, 1, 2]),
+        Err(MsgError::Wire(WireError::TooShort(_)))
+    ));
+    // An entry with "no address" (family 0) is refused.
+    let mut none = vec![0xB1, 6];
+    none.extend([0xaa; 32]);
+    none.extend([0; ADDR_LEN]);
+    assert_eq!(Msg::decode(&none), Err(MsgError::NoAddress));
+    // The largest message fits one datagram.
+    const { assert!(2 + SHUFFLE_MAX * ENTRY_LEN <= super::super::limits::MAX_PLAINTEXT) };
+}
+
+#[test]
+fn an_address_book_entry_is_at_most_128_bytes() {
+    let per_entry = size_of::<NodeId>() + size_of::<BookEntry>();
+    assert!(per_entry <= 128, "{per_entry} B per address-book entry");
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_and_what_decodes_re_encodes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(msg) = Msg::decode(&bytes) {
+            prop_assert_eq!(msg.encode(), bytes);
+        }
+    }
+}
