@@ -65,6 +65,11 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(25);
 /// burst of handshakes.
 pub const REPAIR_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Longest wait between repair attempts while the active view is short but not empty: each
+/// refusal doubles the wait from [`REPAIR_INTERVAL`] up to this, so a node one neighbour
+/// short in a network of full views does not dial a peer every second forever.
+pub const REPAIR_MAX_INTERVAL: Duration = Duration::from_secs(64);
+
 /// Neighbour requests in flight at once: a short view fills in a few rounds without opening
 /// many sessions that will be refused.
 pub const MAX_PENDING: usize = 3;
@@ -343,6 +348,8 @@ pub struct Overlay {
     shuffle_at: Option<Instant>,
     keepalive_at: Option<Instant>,
     repair_at: Option<Instant>,
+    /// Current wait between repair attempts (see [`REPAIR_MAX_INTERVAL`]).
+    repair_every: Duration,
     rejoin_at: Option<Instant>,
     events: VecDeque<OverlayEvent>,
     stats: OverlayStats,
@@ -364,6 +371,7 @@ impl Overlay {
             shuffle_at: None,
             keepalive_at: None,
             repair_at: None,
+            repair_every: REPAIR_INTERVAL,
             rejoin_at: None,
             events: VecDeque::new(),
             stats: OverlayStats::default(),
@@ -547,6 +555,7 @@ impl Overlay {
                     }
                     if self.active.remove(&node).is_some() {
                         self.push(OverlayEvent::NeighborDown { node });
+                        self.repair_soon(now);
                     }
                     self.push(OverlayEvent::Mesh(MeshEvent::PeerDown { node, why }));
                 }
@@ -641,6 +650,7 @@ impl Overlay {
                 } else {
                     self.add_passive(now, from, from_addr);
                     self.transient.insert(from, now);
+                    self.back_off_repair();
                 }
             }
             Msg::Disconnect => {
@@ -648,6 +658,7 @@ impl Overlay {
                 self.transient.remove(&from);
                 if self.active.remove(&from).is_some() {
                     self.push(OverlayEvent::NeighborDown { node: from });
+                    self.repair_soon(now);
                 }
                 self.add_passive(now, from, from_addr);
                 let _ = self.mesh.disconnect(now, from);
@@ -813,6 +824,7 @@ impl Overlay {
             .map(|(n, _)| *n)
             .collect();
         for node in expired {
+            self.back_off_repair();
             self.pending.remove(&node);
             self.passive.remove(&node);
             if self.mesh.is_connected(&node) && !self.active.contains_key(&node) {
@@ -846,7 +858,10 @@ impl Overlay {
             self.shuffle(now);
         }
         if self.repair_at.is_some_and(|t| t <= now) {
-            self.repair_at = Some(now + REPAIR_INTERVAL);
+            if self.active.is_empty() {
+                self.repair_every = REPAIR_INTERVAL;
+            }
+            self.repair_at = Some(now + self.repair_every);
             if self.needs_repair() {
                 self.repair(now);
             }
@@ -857,6 +872,17 @@ impl Overlay {
                 self.dial_boot(now);
             }
         }
+    }
+
+    fn back_off_repair(&mut self) {
+        self.repair_every = (self.repair_every * 2).min(REPAIR_MAX_INTERVAL);
+    }
+
+    /// A neighbour was lost: repair starts again at the fast pace.
+    fn repair_soon(&mut self, now: Instant) {
+        self.repair_every = REPAIR_INTERVAL;
+        let soon = now + REPAIR_INTERVAL;
+        self.repair_at = Some(self.repair_at.map_or(soon, |t| t.min(soon)));
     }
 
     /// Promotes one passive peer (or, with none, an address-book peer).
