@@ -27,6 +27,10 @@ const QUERIES: usize = 200;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--rss-probe") {
+        rss_probe(args.get(i + 1).expect("--rss-probe DIR"));
+        return;
+    }
     let bench_mode = args.iter().any(|a| a == "--bench");
     let events_n = args
         .iter()
@@ -65,6 +69,7 @@ fn main() {
     let du = dir_bytes(dir.path());
     let rss = rss_bytes();
     drop(disk);
+    let probe = probe_rss(&dir.path().join("db"));
 
     // The same ingest without key-value separation: what separation buys in bytes written.
     let inline_dir = tempfile::Builder::new()
@@ -143,6 +148,7 @@ fn main() {
             "device_bytes_written": tdev1.zip(tdev0).map(|(a, b)| (a - b) * 512),
         },
         "rss_bytes_after": rss,
+        "store_process_rss": probe,
         "per_commit": PER_COMMIT,
     });
     println!("{out}");
@@ -150,6 +156,48 @@ fn main() {
         usage.events > 0 && disk_queries["recent"]["results"].as_u64() > Some(0),
         "the benchmark measured nothing"
     );
+}
+
+/// The RSS of a fresh process that opens the store just written (with the board's default
+/// tuning) and answers queries against it: what holding the store costs, without the corpus
+/// and the in-memory baseline this process also holds.
+fn probe_rss(db: &std::path::Path) -> Option<serde_json::Value> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .arg("--rss-probe")
+        .arg(db)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The child side of [`probe_rss`]: open, query, report.
+fn rss_probe(db: &str) {
+    let before = rss_bytes();
+    let store =
+        Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
+    let opened = rss_bytes();
+    let recent = Filter::from_value(&serde_json::json!({"limit": 100})).expect("filter");
+    let mut served = 0;
+    for _ in 0..50 {
+        served += store
+            .query(std::slice::from_ref(&recent))
+            .expect("query")
+            .len();
+        for kind in [0, 1, 3, 7] {
+            let f = Filter::from_value(&serde_json::json!({"kinds": [kind], "limit": 100}))
+                .expect("filter");
+            served += store.query(std::slice::from_ref(&f)).expect("query").len();
+        }
+    }
+    let out = serde_json::json!({
+        "events": store.usage().events,
+        "rss_start": before,
+        "rss_opened": opened,
+        "rss_after_queries": rss_bytes(),
+        "served": served,
+    });
+    println!("{out}");
 }
 
 /// Where the database goes: `NOSTRP2P_BENCH_DIR` (a real disk or an SD card) or the temp dir.

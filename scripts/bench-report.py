@@ -89,6 +89,12 @@ def store_section(r, quick):
         if t.get("device_bytes_written") is not None:
             parts.append(f"device {t['device_bytes_written'] / tl:.1f}× logical")
         lines.append("- trickle load (an idle home node): " + "; ".join(parts))
+    pr = r.get("store_process_rss")
+    if pr and pr.get("rss_after_queries"):
+        lines.append(f"- RSS of a fresh process holding this store ({pr['events']:,} events) after 250 queries: "
+                     f"**{pr['rss_after_queries'] / 1048576:.1f} MiB** (at start {pr['rss_start'] / 1048576:.1f} MiB, "
+                     f"opened {pr['rss_opened'] / 1048576:.1f} MiB; the benchmark binary, not the daemon; "
+                     f"the daemon's figure comes with the client API)")
     if r.get("rss_bytes_after"):
         lines.append(f"- RSS of the benchmark process after ingest and queries (both stores and the corpus in memory, "
                      f"so an upper bound): {r['rss_bytes_after'] / 1048576:.1f} MiB")
