@@ -33,6 +33,9 @@ def machine():
     return f"{platform.machine()}, {model}, {cores} cores, {mem}"
 
 
+LOAD = "?"
+
+
 def header(quick):
     commit = sh("git", "rev-parse", "--short", "HEAD")
     dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
@@ -40,7 +43,8 @@ def header(quick):
     mode = "quick mode (short samples, figures indicative only)" if quick else "full run"
     return (
         f"Measured {date} on {machine()}; commit `{commit}`{dirty}; "
-        f"{sh('rustc', '--version')}; {mode}."
+        f"{sh('rustc', '--version')}; {mode}; load average at start {LOAD} "
+        f"(other jobs on the 2 cores skew absolute figures, not same-run ratios)."
     )
 
 
@@ -115,7 +119,10 @@ def main():
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--doc", type=pathlib.Path, required=True)
     ap.add_argument("--store", type=pathlib.Path)
+    ap.add_argument("--load", default="?")
     a = ap.parse_args()
+    global LOAD
+    LOAD = a.load
 
     ns = {n: estimate_ns(a.criterion, n) for n in [
         "id", "verify", "parse_json", "to_json", "parse_and_verify",
