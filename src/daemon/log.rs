@@ -1,6 +1,7 @@
 //! A small stderr logger. Under systemd (stderr is the journal, `JOURNAL_STREAM` is set) each
 //! line starts with its syslog priority, `<3>` … `<7>`, which journald turns into the entry's
-//! level; elsewhere lines start with the level name. `-d` raises the level from info to debug.
+//! level; elsewhere lines start with the level name. `-d` raises the level from info to debug
+//! (and that of libraries from warn to info).
 
 use std::io::Write;
 
@@ -10,9 +11,20 @@ struct StderrLogger {
     journald: bool,
 }
 
+/// Libraries (fjall's recovery notes, …) log one level less than we do: their info lines are
+/// our debug lines.
+fn level_for(target: &str) -> LevelFilter {
+    let ours = target == "nostrp2p" || target.starts_with("nostrp2p::");
+    match (ours, log::max_level()) {
+        (true, max) => max,
+        (false, LevelFilter::Debug | LevelFilter::Trace) => LevelFilter::Info,
+        (false, _) => LevelFilter::Warn,
+    }
+}
+
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= level_for(metadata.target())
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -52,4 +64,25 @@ pub fn init(debug: bool, journald: bool) {
     } else {
         LevelFilter::Info
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_log_one_level_below_us() {
+        log::set_max_level(LevelFilter::Info);
+        assert_eq!(level_for("nostrp2p::daemon::run"), LevelFilter::Info);
+        assert_eq!(level_for("nostrp2p"), LevelFilter::Info);
+        assert_eq!(level_for("fjall::db"), LevelFilter::Warn);
+        assert_eq!(
+            level_for("nostrp2pish"),
+            LevelFilter::Warn,
+            "a prefix is not our crate"
+        );
+        log::set_max_level(LevelFilter::Debug);
+        assert_eq!(level_for("fjall::db"), LevelFilter::Info);
+        assert_eq!(level_for("nostrp2p::store"), LevelFilter::Debug);
+    }
 }
