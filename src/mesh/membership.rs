@@ -88,6 +88,26 @@ pub const BOOT_MAX: usize = 8;
 /// With no active and no passive peer, dial the boot addresses again this often.
 pub const REJOIN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Interval between punch initiations (Nebula's `try_interval`): short enough that both
+/// sides' packets cross within one mapping's life, long enough to stay under the responder's
+/// per-source handshake rate (20/s).
+pub const PUNCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long both sides keep punching before giving up (ARCHITECTURE.md: relay within 5 s).
+pub const PUNCH_DURATION: Duration = Duration::from_secs(3);
+
+/// The requester repeats its `IntroRequest` this often until the punch lands: any of the
+/// request, the notification or the reply may be lost, and each repeat makes the introducer
+/// notify the target again.
+pub const INTRO_RETRY: Duration = Duration::from_millis(500);
+
+/// Punches in progress at once: each repeats a handshake 10 times a second.
+pub const MAX_PUNCHES: usize = 4;
+
+/// Observed addresses kept for NAT classification: two observers decide, a few more let a
+/// later change (a new router, a rebinding) show.
+pub const OBSERVERS: usize = 4;
+
 /// First-byte values reserved for membership messages; gossip and others use other values.
 pub const MEMBERSHIP_TYPES: core::ops::RangeInclusive<u8> = 0xB0..=0xBF;
 
@@ -134,6 +154,21 @@ pub enum Msg {
     ShuffleReply(heapless::Vec<Entry, SHUFFLE_MAX>),
     /// Keeps the link and the NAT mappings on it alive.
     Ping,
+    /// To an introducer: "introduce me to `target`".
+    IntroRequest {
+        /// The node to reach.
+        target: NodeId,
+    },
+    /// From an introducer: "`peer` wants to reach you; punch towards it now".
+    PunchNotify {
+        /// The requester, at the address the introducer sees.
+        peer: Entry,
+    },
+    /// From an introducer to the requester: "punch towards `peer` now".
+    IntroReply {
+        /// The target, at the address the introducer sees.
+        peer: Entry,
+    },
 }
 
 /// Why a membership message was refused.
@@ -170,6 +205,9 @@ const T_DISCONNECT: u8 = 0xB4;
 const T_SHUFFLE: u8 = 0xB5;
 const T_SHUFFLE_REPLY: u8 = 0xB6;
 const T_PING: u8 = 0xB7;
+const T_INTRO_REQUEST: u8 = 0xB8;
+const T_PUNCH_NOTIFY: u8 = 0xB9;
+const T_INTRO_REPLY: u8 = 0xBA;
 
 impl Msg {
     /// The message's bytes (at most `2 + SHUFFLE_MAX × ENTRY_LEN` = 410).
@@ -200,6 +238,18 @@ impl Msg {
                 }
             }
             Self::Ping => out.push(T_PING),
+            Self::IntroRequest { target } => {
+                out.push(T_INTRO_REQUEST);
+                out.extend_from_slice(&target.0.0);
+            }
+            Self::PunchNotify { peer } => {
+                out.push(T_PUNCH_NOTIFY);
+                put_entry(&mut out, peer);
+            }
+            Self::IntroReply { peer } => {
+                out.push(T_INTRO_REPLY);
+                put_entry(&mut out, peer);
+            }
         }
         out
     }
@@ -241,6 +291,15 @@ impl Msg {
                 }
             }
             T_PING => Self::Ping,
+            T_INTRO_REQUEST => Self::IntroRequest {
+                target: NodeId(PubKey(take::<32>(&mut rest)?)),
+            },
+            T_PUNCH_NOTIFY => Self::PunchNotify {
+                peer: take_entry(&mut rest)?,
+            },
+            T_INTRO_REPLY => Self::IntroReply {
+                peer: take_entry(&mut rest)?,
+            },
             other => return Err(MsgError::UnknownType(other)),
         };
         if rest.is_empty() {
@@ -298,9 +357,45 @@ pub enum OverlayEvent {
         /// The peer.
         node: NodeId,
     },
+    /// Our NAT's mapping behaviour changed, as classified from observed addresses.
+    NatType(NatType),
+    /// A punch towards `node` ended without a session.
+    PunchFailed {
+        /// The peer.
+        node: NodeId,
+    },
     /// A transport event membership does not consume: application messages, observed
     /// addresses, session ups and downs.
     Mesh(MeshEvent),
+}
+
+/// Our NAT's mapping behaviour as two observers tell it (RFC 4787 mapping only: filtering
+/// cannot be learned cheaply, DECISIONS.md 23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatType {
+    /// Fewer than two observers yet.
+    Unknown,
+    /// Two observers saw the same address and port: endpoint-independent mapping (a cone NAT,
+    /// or no NAT). Punchable.
+    Cone,
+    /// Two observers saw different ports: endpoint-dependent mapping. Needs a relay against
+    /// port-restricted and symmetric peers.
+    Symmetric,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Intro {
+    via: NodeId,
+    next: Instant,
+    until: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Punch {
+    addr: SocketAddr,
+    started: bool,
+    next: Instant,
+    until: Instant,
 }
 
 /// One address-book entry's value. With its 32-byte key it is ≤ 128 B (a test pins it).
@@ -353,6 +448,12 @@ pub struct Overlay {
     rejoin_at: Option<Instant>,
     events: VecDeque<OverlayEvent>,
     stats: OverlayStats,
+    punches: BTreeMap<NodeId, Punch>,
+    /// Introductions we asked for, by target.
+    intros: BTreeMap<NodeId, Intro>,
+    /// Our address as the last [`OBSERVERS`] distinct peers reported it, newest last.
+    observed: heapless::Vec<(NodeId, SocketAddr), OBSERVERS>,
+    nat_type: NatType,
 }
 
 impl Overlay {
@@ -375,6 +476,10 @@ impl Overlay {
             rejoin_at: None,
             events: VecDeque::new(),
             stats: OverlayStats::default(),
+            punches: BTreeMap::new(),
+            intros: BTreeMap::new(),
+            observed: heapless::Vec::new(),
+            nat_type: NatType::Unknown,
         }
     }
 
@@ -412,6 +517,34 @@ impl Overlay {
     /// A snapshot of the address book, for the store.
     pub fn address_book(&self) -> impl Iterator<Item = (NodeId, BookEntry)> + '_ {
         self.book.iter().map(|(n, e)| (*n, *e))
+    }
+
+    /// Our NAT's mapping behaviour so far.
+    #[must_use]
+    pub fn nat_type(&self) -> NatType {
+        self.nat_type
+    }
+
+    /// Asks `introducer` (a peer with a session, typically public) to introduce us to
+    /// `target`: both sides then punch for [`PUNCH_DURATION`].
+    /// The request is repeated every [`INTRO_RETRY`] until a session with `target` exists or
+    /// [`PUNCH_DURATION`] passed; then `PunchFailed`. At most [`MAX_PUNCHES`] at once.
+    pub fn introduce(&mut self, now: Instant, introducer: NodeId, target: NodeId) {
+        if self.mesh.is_connected(&target)
+            || (!self.intros.contains_key(&target) && self.intros.len() >= MAX_PUNCHES)
+        {
+            return;
+        }
+        self.intros.insert(
+            target,
+            Intro {
+                via: introducer,
+                next: now + INTRO_RETRY,
+                until: now + PUNCH_DURATION,
+            },
+        );
+        self.send_msg(now, introducer, &Msg::IntroRequest { target });
+        self.pump(now);
     }
 
     /// Counters.
@@ -497,6 +630,8 @@ impl Overlay {
             repair,
             rejoin,
             self.pending.values().map(|p| p.deadline).min(),
+            self.punches.values().map(|p| p.next.min(p.until)).min(),
+            self.intros.values().map(|i| i.next.min(i.until)).min(),
             self.transient.values().copied().min(),
         ]
         .into_iter()
@@ -580,6 +715,10 @@ impl Overlay {
                     }
                     self.push(OverlayEvent::Mesh(MeshEvent::ConnectFailed { addr }));
                 }
+                MeshEvent::ObservedAddr { by, addr } => {
+                    self.on_observed(by, addr);
+                    self.push(OverlayEvent::Mesh(MeshEvent::ObservedAddr { by, addr }));
+                }
                 other => self.push(OverlayEvent::Mesh(other)),
             }
         }
@@ -594,7 +733,8 @@ impl Overlay {
             self.send_msg(now, node, &Msg::Neighbor { high });
             return;
         }
-        if self.active.contains_key(&node) {
+        // A punched session is for its requester, not membership: no sweep; it ends idle.
+        if self.active.contains_key(&node) || self.punches.contains_key(&node) {
             return;
         }
         if self.boot.contains(&addr) && self.active.len() < self.active_max() {
@@ -675,7 +815,128 @@ impl Overlay {
                     self.add_passive(now, e.node, e.addr);
                 }
             }
-            Msg::Ping => {}
+            Msg::Ping => {
+                // A ping says the sender holds us active. If we do not (its Join or our
+                // Disconnect was lost), say so, or the one-sided link lasts until it idles out.
+                if !self.active.contains_key(&from) && !self.pending.contains_key(&from) {
+                    self.send_msg(now, from, &Msg::Disconnect);
+                }
+            }
+            Msg::IntroRequest { target } => {
+                let target_addr = self.session_addr(&target);
+                if let Some(target_addr) = target_addr
+                    && target != from
+                {
+                    let requester = Entry {
+                        node: from,
+                        addr: from_addr,
+                    };
+                    self.send_msg(now, target, &Msg::PunchNotify { peer: requester });
+                    let peer = Entry {
+                        node: target,
+                        addr: target_addr,
+                    };
+                    self.send_msg(now, from, &Msg::IntroReply { peer });
+                }
+            }
+            Msg::PunchNotify { peer } | Msg::IntroReply { peer } => self.start_punch(now, peer),
+        }
+    }
+
+    fn start_punch(&mut self, now: Instant, peer: Entry) {
+        if peer.node == self.node_id() || self.mesh.is_connected(&peer.node) {
+            return;
+        }
+        // A repeated notification or reply does not extend a punch in progress.
+        if self.punches.contains_key(&peer.node) || self.punches.len() >= MAX_PUNCHES {
+            return;
+        }
+        self.punches.insert(
+            peer.node,
+            Punch {
+                addr: peer.addr,
+                started: false,
+                next: now,
+                until: now + PUNCH_DURATION,
+            },
+        );
+        self.punch_tick(now);
+    }
+
+    /// Repeats due introduction requests; ends those that landed or ran out.
+    fn intro_tick(&mut self, now: Instant) {
+        let targets: Vec<NodeId> = self.intros.keys().copied().collect();
+        for target in targets {
+            let Some(mut intro) = self.intros.get(&target).copied() else {
+                continue;
+            };
+            if self.mesh.is_connected(&target) {
+                self.intros.remove(&target);
+                continue;
+            }
+            if intro.until <= now {
+                self.intros.remove(&target);
+                // A punch still running reports its own end.
+                if !self.punches.contains_key(&target) {
+                    self.push(OverlayEvent::PunchFailed { node: target });
+                }
+                continue;
+            }
+            if intro.next <= now {
+                intro.next = now + INTRO_RETRY;
+                self.intros.insert(target, intro);
+                self.send_msg(now, intro.via, &Msg::IntroRequest { target });
+            }
+        }
+    }
+
+    /// Sends the due punch initiations; ends punches that landed or ran out.
+    fn punch_tick(&mut self, now: Instant) {
+        let nodes: Vec<NodeId> = self.punches.keys().copied().collect();
+        for node in nodes {
+            let Some(mut p) = self.punches.get(&node).copied() else {
+                continue;
+            };
+            if self.mesh.is_connected(&node) {
+                self.punches.remove(&node);
+                continue;
+            }
+            if p.until <= now {
+                self.punches.remove(&node);
+                self.push(OverlayEvent::PunchFailed { node });
+                continue;
+            }
+            if p.next > now {
+                continue;
+            }
+            let resent = p.started && self.mesh.resend_initiation(p.addr);
+            if !resent {
+                let _ = self.mesh.connect(now, PathId::Udp, p.addr);
+                p.started = true;
+            }
+            p.next = now + PUNCH_INTERVAL;
+            self.punches.insert(node, p);
+        }
+    }
+
+    /// Records `by`'s view of our address and reclassifies our NAT: the two newest distinct
+    /// observers agree on the port ⇒ cone, disagree ⇒ symmetric.
+    fn on_observed(&mut self, by: NodeId, addr: SocketAddr) {
+        if let Some(i) = self.observed.iter().position(|(n, _)| *n == by) {
+            self.observed.remove(i);
+        } else if self.observed.is_full() {
+            self.observed.remove(0);
+        }
+        let _ = self.observed.push((by, addr));
+        let kind = match self.observed.as_slice() {
+            [.., (_, a), (_, b)] if a.ip() == b.ip() && a.port() == b.port() => NatType::Cone,
+            [.., (_, a), (_, b)] if a.ip() == b.ip() => NatType::Symmetric,
+            // Different IPs: a multi-homed node or a move; the next report decides.
+            _ => self.nat_type,
+        };
+        if kind != self.nat_type {
+            self.nat_type = kind;
+            self.push(OverlayEvent::NatType(kind));
         }
     }
 
@@ -866,6 +1127,8 @@ impl Overlay {
                 self.repair(now);
             }
         }
+        self.intro_tick(now);
+        self.punch_tick(now);
         if self.rejoin_at.is_some_and(|t| t <= now) {
             self.rejoin_at = Some(now + REJOIN_INTERVAL);
             if self.isolated() && self.passive.is_empty() {

@@ -44,6 +44,21 @@ fn golden_bytes_of_each_message() {
     assert_eq!(&bytes[..2], &[0xB5, 2]);
     assert_eq!(bytes[2 + ENTRY_LEN + 32], 6, "second entry is IPv6");
     assert_eq!(Msg::decode(&bytes), Ok(shuffle));
+    let intro = Msg::IntroRequest {
+        target: NodeId(PubKey([0xbb; 32])),
+    };
+    let mut want = vec![0xB8];
+    want.extend([0xbb; 32]);
+    assert_eq!(intro.encode(), want);
+    assert_eq!(Msg::decode(&want), Ok(intro));
+    let notify = Msg::PunchNotify { peer: entry(3, v4) };
+    let bytes = notify.encode();
+    assert_eq!((bytes[0], bytes.len()), (0xB9, 1 + ENTRY_LEN));
+    assert_eq!(Msg::decode(&bytes), Ok(notify));
+    let reply = Msg::IntroReply { peer: entry(4, v6) };
+    let bytes = reply.encode();
+    assert_eq!((bytes[0], bytes.len()), (0xBA, 1 + ENTRY_LEN));
+    assert_eq!(Msg::decode(&bytes), Ok(reply));
 }
 
 #[test]

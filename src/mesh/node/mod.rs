@@ -307,6 +307,24 @@ impl MeshNode {
         self.start_handshake(now, path, addr, Purpose::Connect, None, give_up_at)
     }
 
+    /// Sends the initiation of the `connect` in flight to `addr` once more, unchanged: hole
+    /// punching repeats it every 100 ms while both NATs open (a duplicate costs the responder
+    /// one handshake, under its per-source rate). Returns whether such a connect exists.
+    pub fn resend_initiation(&mut self, addr: SocketAddr) -> bool {
+        let found = self
+            .outgoing
+            .values()
+            .find(|o| o.purpose == Purpose::Connect && o.addr == addr && o.hs.is_some())
+            .map(|o| (o.path, o.packet));
+        match found {
+            Some((path, packet)) => {
+                self.push_transmit(path, addr, packet.to_vec());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Seals `payload` (≤ 64 KiB) for `node`, fragmenting it when it exceeds one datagram.
     pub fn send(&mut self, now: Instant, node: NodeId, payload: &[u8]) -> Result<(), SendError> {
         if payload.len() > MAX_MESSAGE {

@@ -171,3 +171,4 @@ fn the_seed_reproduces_a_run_exactly_and_another_seed_differs() {
 }
 
 mod membership;
+mod punch;

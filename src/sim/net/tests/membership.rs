@@ -9,7 +9,7 @@ use crate::mesh::{NodeId, Overlay};
 use super::super::{HostId, PrintSeedOnPanic, SimNet};
 use super::{mesh_node, seed};
 
-fn overlay_node(net: &mut SimNet<Overlay>) -> Overlay {
+pub(super) fn overlay_node(net: &mut SimNet<Overlay>) -> Overlay {
     let mesh = mesh_node(net);
     let seed = net.draw_seed();
     Overlay::new(mesh, seed)
