@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use nostrp2p::nostr::{Keys, PubKey, hex, nip19};
 
-use crate::support::{Server, bin, http_get};
+use crate::support::{Server, bin, http_get, server_once};
 
 #[test]
 fn genkey_prints_upstreams_eleven_lines_and_a_matching_pair() {
@@ -118,12 +118,7 @@ fn server_with_p_uses_that_owner_and_refuses_a_different_one_later() {
     assert_eq!(first.stop("TERM").code(), Some(0));
 
     let other = Keys::from_secret_bytes([3; 32]).expect("valid").public();
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .args(["-p", &other.to_hex()])
-        .output()
-        .expect("run");
+    let out = server_once(&data, &["-p", &other.to_hex()]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -146,12 +141,7 @@ fn server_with_p_uses_that_owner_and_refuses_a_different_one_later() {
     assert_eq!(server.stop("TERM").code(), Some(0));
     // The store remembers whom the data dir serves: another -p is refused.
     let third = Keys::from_secret_bytes([4; 32]).expect("valid").public();
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(&fresh)
-        .args(["-p", &third.to_hex()])
-        .output()
-        .expect("run");
+    let out = server_once(&fresh, &["-p", &third.to_hex()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("belongs to") && err.contains(&npub), "{err}");
@@ -162,11 +152,7 @@ fn bad_data_dirs_fail_with_one_clear_line_and_touch_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("a-file");
     fs::write(&file, "x").expect("write");
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let out = server_once(&file, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -178,11 +164,7 @@ fn bad_data_dirs_fail_with_one_clear_line_and_touch_nothing() {
     let data = tmp.path().join("data");
     fs::create_dir(&data).expect("mkdir");
     fs::write(data.join("node.key"), "garbage\n").expect("write");
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .output()
-        .expect("run");
+    let out = server_once(&data, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("node.key") && err.contains("corrupt"), "{err}");

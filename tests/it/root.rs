@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Server, bin};
+use crate::support::{Server, server_once};
 
 fn enabled() -> bool {
     let on = std::env::var("NOSTRP2P_ROOT_TESTS").is_ok_and(|v| v == "1");
@@ -64,11 +64,7 @@ fn read_only_data_dir_gives_one_clear_line_and_changes_nothing() {
     let before = fs::read(mnt.join("owner.key")).expect("owner.key");
     fs_.remount("ro");
 
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(&mnt)
-        .output()
-        .expect("run");
+    let out = server_once(&mnt, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -83,11 +79,7 @@ fn read_only_data_dir_gives_one_clear_line_and_changes_nothing() {
     assert_eq!(fs::read(mnt.join("owner.key")).expect("kept"), before);
 
     // A data dir that would have to be created on the read-only disk.
-    let out = bin()
-        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
-        .arg(mnt.join("sub"))
-        .output()
-        .expect("run");
+    let out = server_once(&mnt.join("sub"), &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -44,6 +44,17 @@ pub fn bin() -> Command {
     cmd
 }
 
+/// Runs `nostrp2p server -l 127.0.0.1:0 --data-dir DIR extra…` to completion: for start-ups
+/// that must fail.
+pub fn server_once(dir: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["server", "-l", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run nostrp2p server")
+}
+
 /// A port P with UDP P and TCP P+1 and P+2 free on loopback right now.
 /// Parallel tests in this process draw from one counter, so they never try the same port.
 pub fn free_port() -> u16 {
