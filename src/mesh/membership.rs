@@ -554,9 +554,11 @@ impl Overlay {
     }
 
     /// Adds persisted peers (from the store) to the address book; they seed repair and rejoin.
+    /// Emits no `AddressLearned` for them (the store has them), only `AddressForgotten` for
+    /// entries evicted to make room.
     pub fn load_address_book(&mut self, now: Instant, entries: impl IntoIterator<Item = Entry>) {
         for e in entries {
-            self.remember(now, e.node, e.addr);
+            self.record(now, e.node, e.addr, false);
         }
     }
 
@@ -1041,6 +1043,10 @@ impl Overlay {
 
     /// Records `node` at `addr` in the address book, evicting the longest-unseen entry when full.
     fn remember(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+        self.record(now, node, addr, true);
+    }
+
+    fn record(&mut self, now: Instant, node: NodeId, addr: SocketAddr, announce: bool) {
         if node == self.node_id() {
             return;
         }
@@ -1065,7 +1071,7 @@ impl Overlay {
                 true
             }
         };
-        if changed {
+        if changed && announce {
             self.push(OverlayEvent::AddressLearned(Entry { node, addr }));
         }
     }

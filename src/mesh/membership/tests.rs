@@ -6,6 +6,8 @@ use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 
+use super::super::MeshNode;
+
 use super::*;
 
 fn entry(b: u8, addr: SocketAddr) -> Entry {
@@ -97,4 +99,44 @@ proptest! {
             prop_assert_eq!(msg.encode(), bytes);
         }
     }
+}
+
+#[test]
+fn the_address_book_stays_bounded_and_forgets_the_longest_unseen_first() {
+    let t0 = crate::mesh::tests::epoch();
+    let mesh = MeshNode::new(
+        crate::mesh::tests::test_config(),
+        &crate::mesh::tests::keys(1),
+        [7; 32],
+    )
+    .unwrap();
+    let mut o = Overlay::new(mesh, [8; 32]);
+    let addr = SocketAddr::from((Ipv4Addr::new(203, 0, 113, 1), 7000));
+    let entries = (0..ADDRESS_BOOK_MAX + 10).map(|i| Entry {
+        node: NodeId(PubKey({
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            k[31] = 1;
+            k
+        })),
+        addr,
+    });
+    // Each entry is seen 1 s after the previous one, so the first ten are the oldest.
+    let mut forgotten = Vec::new();
+    for (i, e) in entries.enumerate() {
+        o.load_address_book(t0 + core::time::Duration::from_secs(i as u64), [e]);
+        // Drain after every call, as the loop does; loaded entries are not re-announced.
+        while let Some(e) = o.poll_event() {
+            match e {
+                OverlayEvent::AddressForgotten { node } => forgotten.push(node),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(o.address_book().count(), ADDRESS_BOOK_MAX);
+    let oldest: Vec<u64> = forgotten
+        .iter()
+        .map(|n| u64::from_be_bytes(n.0.0[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(oldest, (0..10).collect::<Vec<u64>>());
 }
