@@ -9,6 +9,7 @@
 
 pub mod datadir;
 pub mod log;
+pub mod notify;
 pub mod run;
 pub mod signals;
 pub mod status;
@@ -149,7 +150,18 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         });
         dir.write_file(RUNNING_FILE, format!("{running}\n").as_bytes())?;
         print_banner(config, &dir, &identity, &info);
-        let result = run::run(sockets, info, &mut node_store, retention, started, shutdown).await;
+        let mut notifier = notify::Notifier::from_env();
+        notifier.ready(&format!("serving {}", nip19::encode_npub(&identity.owner)));
+        let result = run::run(
+            sockets,
+            info,
+            &mut node_store,
+            retention,
+            &mut notifier,
+            started,
+            shutdown,
+        )
+        .await;
         if let Err(e) = dir.remove_file(RUNNING_FILE) {
             ::log::warn!(
                 "cannot remove {}: {e}",

@@ -51,6 +51,14 @@ struct Counters {
     status_refused_busy: u64,
 }
 
+/// Sleeps until `deadline`, or forever when there is none (a `select!` branch that never fires).
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The wall clock as Nostr time (the shell is the only reader of clocks).
 fn unix_now() -> UnixTime {
     UnixTime(
@@ -68,6 +76,7 @@ pub async fn run(
     info: NodeInfo,
     store: &mut NodeStore,
     mut retention: Retention,
+    notifier: &mut super::notify::Notifier,
     started: Instant,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()> {
@@ -83,8 +92,11 @@ pub async fn run(
             biased;
             signal = &mut shutdown => {
                 log::info!("{signal} received, stopping");
+                notifier.stopping();
                 break;
             }
+            // Kicked from the loop itself: a loop that stops turning stops the kicks.
+            () = sleep_until_opt(notifier.deadline()) => notifier.kick(),
             received = sockets.mesh.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
                     counters.datagrams_received += 1;

@@ -11,4 +11,5 @@ mod root;
 mod store_crash;
 mod store_root;
 mod support;
+mod systemd;
 mod vectors;

@@ -84,12 +84,18 @@ impl Server {
     /// Starts `nostrp2p server -l 127.0.0.1:P --data-dir DIR extra…` and waits (bounded) for
     /// the banner's last line.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = bin()
             .args(["server", "-l", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(dir)
             .args(extra)
             .env("HOME", dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
