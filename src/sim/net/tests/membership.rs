@@ -184,3 +184,41 @@ fn a_larger_network_joins_into_one_component() {
         "{per_node} handshakes per node; seed {seed}"
     );
 }
+
+#[test]
+fn fifty_nodes_over_a_lossy_link_still_form_one_component() {
+    let seed = seed(53);
+    let _guard = PrintSeedOnPanic(seed);
+    let mut net: SimNet<Overlay> = SimNet::new(seed, epoch()).with_link(super::super::Link {
+        loss_ppm: 50_000,
+        ..super::super::Link::default()
+    });
+    let boot = overlay_node(&mut net);
+    let boot = net.add_public(boot);
+    join_hosts(&mut net, 49, boot);
+    // Lost Joins and replies heal through pings (25 s), sweeps (15 s) and repair.
+    net.run_for(Duration::from_secs(150));
+    assert!(net.stats().lost > 0);
+    check_connected(&net).unwrap_or_else(|e| panic!("{e}; seed {seed}"));
+}
+
+#[test]
+fn nodes_behind_cone_nats_join_through_public_ones_into_one_component() {
+    let seed = seed(54);
+    let _guard = PrintSeedOnPanic(seed);
+    let (mut net, boot) = boot_net(seed);
+    join_hosts(&mut net, 19, boot);
+    let boot_addr = net.public_addr(boot).unwrap();
+    for i in 0..30 {
+        let node = overlay_node(&mut net);
+        let kind = [
+            super::super::super::nat::NatKind::PORT_RESTRICTED_CONE,
+            super::super::super::nat::NatKind::FULL_CONE,
+        ][i % 2];
+        let id = net.add_behind_nat(node, kind);
+        net.with_node(id, |o, now| o.join(now, &[boot_addr]));
+        net.run_for(Duration::from_millis(100));
+    }
+    net.run_for(Duration::from_secs(150));
+    check_connected(&net).unwrap_or_else(|e| panic!("{e}; seed {seed}"));
+}
