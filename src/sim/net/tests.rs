@@ -172,3 +172,39 @@ fn the_seed_reproduces_a_run_exactly_and_another_seed_differs() {
 
 mod membership;
 mod punch;
+
+#[test]
+fn an_idle_nat_mapping_expires_and_the_overlay_pings_keep_it_open() {
+    let seed = seed(5);
+    let _guard = PrintSeedOnPanic(seed);
+    // Bare transport: nothing is sent for 40 s, so the 30 s mapping expires and the public
+    // host's message is filtered.
+    let mut net: SimNet<MeshNode> = SimNet::new(seed, epoch());
+    let (np, nn) = (mesh_node(&mut net), mesh_node(&mut net));
+    let public = net.add_public(np);
+    let natted = net.add_behind_nat(nn, NatKind::PORT_RESTRICTED_CONE);
+    let public_addr = net.public_addr(public).unwrap();
+    net.with_node(natted, |n, now| n.connect(now, PathId::Udp, public_addr))
+        .unwrap();
+    net.run_for(Duration::from_secs(40));
+    let natted_id = net.host(natted).node.node_id();
+    let before = net.stats().filtered;
+    net.with_node(public, |n, now| n.send(now, natted_id, b"late"))
+        .unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.stats().filtered, before + 1, "seed {seed}");
+    assert_eq!(net.nat(0).unwrap().mapping_count(net.now()), 0);
+
+    // Overlay: pings every 25 s keep the mapping and the link for five minutes.
+    let mut net: SimNet<crate::mesh::Overlay> = SimNet::new(seed, epoch());
+    let boot = membership::overlay_node(&mut net);
+    let boot = net.add_public(boot);
+    let node = membership::overlay_node(&mut net);
+    let natted = net.add_behind_nat(node, NatKind::PORT_RESTRICTED_CONE);
+    let boot_addr = net.public_addr(boot).unwrap();
+    net.with_node(natted, |o, now| o.join(now, &[boot_addr]));
+    net.run_for(Duration::from_secs(300));
+    assert_eq!(net.host(boot).node.active_len(), 1, "seed {seed}");
+    assert_eq!(net.host(natted).node.active_len(), 1, "seed {seed}");
+    assert_eq!(net.stats().filtered, 0, "seed {seed}");
+}
