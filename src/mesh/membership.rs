@@ -573,6 +573,7 @@ impl Overlay {
             }
         }
         self.dial_boot(now);
+        self.pump(now);
     }
 
     /// Sends an application message to `node` (any session, active or not). Its first byte

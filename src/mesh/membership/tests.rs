@@ -90,6 +90,10 @@ fn bad_messages_name_their_fault() {
 fn an_address_book_entry_is_at_most_128_bytes() {
     let per_entry = size_of::<NodeId>() + size_of::<BookEntry>();
     assert!(per_entry <= 128, "{per_entry} B per address-book entry");
+    // The overlay's inline state (the transport included); its maps are bounded by the views,
+    // MAX_PENDING, MAX_PUNCHES, the sessions and ADDRESS_BOOK_MAX.
+    let inline = size_of::<Overlay>();
+    assert!(inline <= 2560, "{inline} B inline per node");
 }
 
 proptest! {
