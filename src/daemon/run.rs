@@ -20,6 +20,9 @@ use crate::store::EventStore;
 /// `nostrp2p status` and monitoring, a handful of callers.
 pub const STATUS_CONNECTIONS_MAX: usize = 8;
 
+/// How long the loop pauses after a failed accept, so a persistent failure cannot spin it.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Largest datagram read; the mesh's datagrams are ≤ 1200 bytes (docs/wire.md), so anything
 /// longer is truncated and refused by the mesh decoder.
 const DATAGRAM_BUF: usize = 2048;
@@ -124,7 +127,12 @@ pub async fn run(
                     let body = status_json(&info, started, counters, store);
                     status_tasks.spawn(status::serve(stream, peer, body));
                 }
-                Err(e) => log::warn!("api: accept failed: {e}"),
+                Err(e) => {
+                    // Out of descriptors (EMFILE) and the like fail at once on every call:
+                    // pause instead of spinning the one thread.
+                    log::warn!("api: accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
             },
         }
     }
