@@ -120,6 +120,7 @@ def main():
     ap.add_argument("--doc", type=pathlib.Path, required=True)
     ap.add_argument("--store", type=pathlib.Path)
     ap.add_argument("--load", default="?")
+    ap.add_argument("--cross-sizes", type=pathlib.Path)
     a = ap.parse_args()
     global LOAD
     LOAD = a.load
@@ -153,7 +154,9 @@ def main():
         header(a.quick), "",
         "| target | profile | stripped size | goal |", "|---|---|---|---|",
         f"| x86_64-unknown-linux-gnu | release (`opt-level = \"s\"`, fat LTO, 1 CGU, `panic = \"abort\"`) "
-        f"| {size:,} B ({size / 1048576:.2f} MiB) | ≤ 5 MB |"]))
+        f"| {size:,} B ({size / 1048576:.2f} MiB) | ≤ 5 MB |"]
+        + [f"| {t} | release | {int(b):,} B ({int(b) / 1048576:.2f} MiB) | ≤ 5 MB |"
+           for t, b in (l.split() for l in (a.cross_sizes.read_text().splitlines() if a.cross_sizes else []) if l.strip())]))
     if a.store:
         doc = replace_section(doc, "store", store_section(json.loads(a.store.read_text()), a.quick))
     a.doc.write_text(doc)
