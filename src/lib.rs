@@ -25,6 +25,7 @@ pub mod config;
 pub mod daemon;
 pub mod limits;
 pub mod mesh;
+pub mod node;
 pub mod nostr;
 pub mod ring;
 pub mod sim;
