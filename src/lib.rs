@@ -20,6 +20,7 @@
 //! Dependencies point one way: `nostr` uses nothing in the crate; `config` uses `nostr`;
 //! `daemon` uses everything below it; only `cli` uses `daemon`. `tests/` checks this.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;

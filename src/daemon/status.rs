@@ -2,7 +2,7 @@
 //! over: the loop accepts, checks that the peer is on the LAN, caps concurrent connections, and
 //! serves each on a task with a deadline, so a slow or hostile client costs one bounded task.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,21 +10,7 @@ use tokio::net::TcpStream;
 
 use crate::limits::{STATUS_HEAD_MAX, STATUS_HEAD_TIMEOUT};
 
-/// Whether `ip` is on the LAN as ARCHITECTURE.md defines it: loopback, RFC 1918, IPv4
-/// link-local, fc00::/7 and fe80::/10 (IPv4-mapped IPv6 addresses by their IPv4 meaning).
-#[must_use]
-pub fn is_lan(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_lan(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-            }
-        },
-    }
-}
+pub use crate::api::admission::is_lan;
 
 /// Serves one connection: reads the request head (bounded in size and time), answers `GET
 /// /status` with `body`, anything else with 404 or 405, then closes.

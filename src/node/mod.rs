@@ -310,11 +310,7 @@ impl<S: EventStore + StateStore> Node<S> {
                 .map(|json| String::from_utf8_lossy(json).into_owned())
                 .collect());
         }
-        Ok(self
-            .query(filters)?
-            .iter()
-            .map(Event::to_json)
-            .collect())
+        Ok(self.query(filters)?.iter().map(Event::to_json).collect())
     }
 
     /// Events matching any of `filters`, newest first, from the store. At most

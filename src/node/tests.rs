@@ -51,7 +51,10 @@ fn foreign_author_is_restricted_unless_listed_or_open() {
 
     let mut listed = node();
     listed.policy.writers.push(keys(2).public());
-    assert_eq!(listed.submit(foreign.clone(), NOW).unwrap(), Accepted::Stored);
+    assert_eq!(
+        listed.submit(foreign.clone(), NOW).unwrap(),
+        Accepted::Stored
+    );
 
     let mut open = node();
     open.policy.open = true;
@@ -91,7 +94,10 @@ fn duplicates_are_recognised_by_seen_set_and_by_store() {
     drain(&mut n);
     assert_eq!(n.submit(e.clone(), NOW).unwrap(), Accepted::Duplicate);
     assert_eq!(n.stats().duplicates_seen, 1);
-    assert!(drain(&mut n).is_empty(), "a duplicate is not announced again");
+    assert!(
+        drain(&mut n).is_empty(),
+        "a duplicate is not announced again"
+    );
     assert!(!n.has_uncommitted(), "a duplicate writes nothing");
     // Evicted from the ring (a fresh node over the same store): the store still knows it.
     let store = std::mem::replace(&mut n.store, Store::open(MemoryKv::new()).unwrap());
@@ -133,7 +139,10 @@ fn replaceable_older_version_is_superseded_and_ring_follows_replacement() {
     assert!(err.message().starts_with("duplicate: "));
     n.submit(newer.clone(), NOW).unwrap();
     let f = filter(serde_json::json!({"kinds": [0]}));
-    assert_eq!(n.query(&[f.clone()]).unwrap(), vec![newer.clone()]);
+    assert_eq!(
+        n.query(std::slice::from_ref(&f)).unwrap(),
+        vec![newer.clone()]
+    );
     // The ring answers this single filter and must agree with the store.
     assert_eq!(n.query_json(&[f]).unwrap(), vec![newer.to_json()]);
 }
@@ -148,11 +157,14 @@ fn deletion_removes_targets_from_ring_and_store_and_blocks_reinsertion() {
     let del = ev(1, 950, 5, vec![Tag::new(["e", &note.id.to_hex()])], "");
     n.submit(del.clone(), NOW).unwrap();
     let all = filter(serde_json::json!({"kinds": [1, 30023]}));
-    assert_eq!(n.query_json(&[all.clone()]).unwrap(), vec![addr.to_json()]);
+    assert_eq!(
+        n.query_json(std::slice::from_ref(&all)).unwrap(),
+        vec![addr.to_json()]
+    );
     let coordinate = format!("30023:{}:post", keys(1).public().to_hex());
     n.submit(ev(1, 960, 5, vec![Tag::new(["a", &coordinate])], ""), NOW)
         .unwrap();
-    assert!(n.query_json(&[all.clone()]).unwrap().is_empty());
+    assert!(n.query_json(std::slice::from_ref(&all)).unwrap().is_empty());
     assert!(n.query(&[all]).unwrap().is_empty());
     assert!(matches!(n.submit(note, NOW), Err(Refused::Deleted)));
     assert_eq!(n.store().get(&del.id).unwrap(), Some(del));
@@ -174,7 +186,7 @@ fn ring_and_store_answer_alike_past_the_ring_capacity() {
     ] {
         let f = filter(json.clone());
         let from_store: Vec<String> = n
-            .query(&[f.clone()])
+            .query(std::slice::from_ref(&f))
             .unwrap()
             .iter()
             .map(Event::to_json)
