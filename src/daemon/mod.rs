@@ -20,7 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{self, Config};
+use crate::node::{Node, WritePolicy};
 use crate::nostr::{Keys, PubKey, nip19};
 use datadir::{DataDir, DataDirError, RUNNING_FILE};
 
@@ -114,6 +115,17 @@ pub fn load_identity(dir: &DataDir, owner: Option<PubKey>) -> Result<Identity, D
     }
 }
 
+/// The ring tier a board profile names (the config and ring enums are kept apart so that the
+/// sans-IO ring does not depend on the config module).
+fn ring_tier(tier: config::RingTier) -> crate::ring::RingTier {
+    match tier {
+        config::RingTier::Xs => crate::ring::RingTier::Xs,
+        config::RingTier::S => crate::ring::RingTier::S,
+        config::RingTier::M => crate::ring::RingTier::M,
+        config::RingTier::L => crate::ring::RingTier::L,
+    }
+}
+
 /// Runs `nostrp2p server` with a resolved configuration until SIGINT or SIGTERM.
 pub fn serve(config: &Config) -> Result<(), DaemonError> {
     let started = Instant::now();
@@ -123,7 +135,25 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
     }
     let dir = DataDir::open(&config.data_dir)?;
     let identity = load_identity(&dir, config.owner)?;
-    let mut node_store = store::open(dir.path(), &config.board, &identity.owner)?;
+    let node_store = store::open(dir.path(), &config.board, &identity.owner)?;
+    let mut seen_seed = [0u8; 32];
+    os_random(&mut seen_seed);
+    let policy = WritePolicy {
+        writes_enabled: config.writable,
+        ..WritePolicy::owner_only(identity.owner)
+    };
+    let mut node = Node::new(
+        node_store,
+        ring_tier(config.board.ring_tier),
+        &seen_seed,
+        policy,
+    )
+    .map_err(|source| {
+        DaemonError::Store(store::StoreOpenError::Open {
+            path: dir.path().join(store::DB_DIR),
+            source,
+        })
+    })?;
     let retention = store::Retention::new(store::budget(&config.board), identity.owner);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -155,7 +185,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         let result = run::run(
             sockets,
             info,
-            &mut node_store,
+            &mut node,
             retention,
             &mut notifier,
             started,

@@ -1,9 +1,10 @@
 //! The event loop: one `current_thread` task that owns every socket and all state.
 //!
-//! Today it serves `/status` on the API port and receives (and counts) datagrams on the mesh
-//! port; the mesh, store and client API plug into the same `select!` (ARCHITECTURE.md "Sans-IO
-//! cores and the loop"). `run` takes its sockets and its shutdown future as arguments, so tests
-//! and the daemon drive the same code.
+//! Each turn waits for one input in the `select!`, handles it, then [`end_turn`] drains the
+//! node's output to the API, makes the turn's writes durable with one commit, and releases the
+//! acknowledgements parked until that commit (ARCHITECTURE.md "Sans-IO cores and the loop").
+//! The mesh plugs into the same `select!`. `run` takes its sockets and its shutdown future as
+//! arguments, so tests and the daemon drive the same code.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
@@ -13,8 +14,13 @@ use tokio::task::JoinSet;
 
 use super::status;
 use super::store::{NodeStore, Retention};
+use crate::api::Committed;
+use crate::node::{Node, NodeEvent};
 use crate::nostr::{PubKey, UnixTime, nip19};
 use crate::store::EventStore;
+
+/// The daemon's node type.
+pub type DaemonNode = Node<NodeStore>;
 
 /// Most `/status` connections served at once; more are closed at accept. Status is for
 /// `nostrp2p status` and monitoring, a handful of callers.
@@ -77,7 +83,7 @@ fn unix_now() -> UnixTime {
 pub async fn run(
     sockets: Sockets,
     info: NodeInfo,
-    store: &mut NodeStore,
+    node: &mut DaemonNode,
     mut retention: Retention,
     notifier: &mut super::notify::Notifier,
     started: Instant,
@@ -108,7 +114,7 @@ pub async fn run(
                 Err(e) => log::debug!("mesh: receive failed: {e}"),
             },
             () = tokio::time::sleep_until(retention_due) => {
-                let next = retention.step(store, unix_now());
+                let next = retention.step(node, unix_now());
                 retention_due = tokio::time::Instant::now() + next;
             }
             accepted = sockets.api.accept() => match accepted {
@@ -124,7 +130,7 @@ pub async fn run(
                 }
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let body = status_json(&info, started, counters, store);
+                    let body = status_json(&info, started, counters, node);
                     status_tasks.spawn(status::serve(stream, peer, body));
                 }
                 Err(e) => {
@@ -135,18 +141,39 @@ pub async fn run(
                 }
             },
         }
+        end_turn(node);
     }
     // Replies already accepted finish (each has its own deadline); nothing else is pending.
     while status_tasks.join_next().await.is_some() {}
-    if let Err(e) = store.commit() {
+    if let Err(e) = node.store_mut().commit() {
         log::warn!("store: final commit failed: {e}");
     }
     Ok(())
 }
 
-fn status_json(info: &NodeInfo, started: Instant, counters: Counters, store: &NodeStore) -> String {
+/// The end of every turn: the node's output goes to the API (live subscriptions), then one
+/// commit makes the turn's writes durable, then the acknowledgements parked until it are
+/// released. A turn that wrote nothing skips the commit.
+fn end_turn(node: &mut DaemonNode) {
+    while let Some(event) = node.poll_event() {
+        match event {
+            NodeEvent::Arrived(_event) => {}
+        }
+    }
+    if node.has_uncommitted() {
+        let result = node.commit();
+        if let Err(e) = &result {
+            log::warn!("store: commit failed, the turn's writes are refused: {e}");
+        }
+        let _committed = Committed::from_result(&result);
+    }
+}
+
+fn status_json(info: &NodeInfo, started: Instant, counters: Counters, node: &DaemonNode) -> String {
     let (threads, rss) = status::process_usage();
-    let usage = store.usage();
+    let usage = node.store().usage();
+    let ring = node.ring();
+    let stats = node.stats();
     let value = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": started.elapsed().as_secs(),
@@ -164,6 +191,19 @@ fn status_json(info: &NodeInfo, started: Instant, counters: Counters, store: &No
             "record_bytes": usage.record_bytes,
             "disk_bytes": usage.disk_bytes,
             "commits": usage.commits,
+        },
+        "ring": {
+            "tier": ring.tier().name(),
+            "events": ring.len(),
+            "slots": ring.tier().slots(),
+            "arena_used": ring.arena_used(),
+            "arena_bytes": ring.tier().arena_bytes(),
+        },
+        "node": {
+            "stored": stats.stored,
+            "duplicates": stats.duplicates,
+            "refused": stats.refused,
+            "commits_failed": stats.commits_failed,
         },
         "api": {
             "refused_not_lan": counters.status_refused_not_lan,

@@ -187,10 +187,19 @@ impl Retention {
         }
     }
 
-    /// Runs one step; returns how long until the next one.
-    pub fn step(&mut self, store: &mut NodeStore, now: UnixTime) -> Duration {
-        let report: Result<Eviction, StoreError> =
-            store.evict(&self.budget, &self.owner, now, &mut self.cursor);
+    /// Runs one step; returns how long until the next one. Evicted events leave the node's
+    /// ring too.
+    pub fn step(&mut self, node: &mut super::run::DaemonNode, now: UnixTime) -> Duration {
+        let mut evicted = Vec::new();
+        let report: Result<Eviction, StoreError> = node.store_mut().evict_into(
+            &self.budget,
+            &self.owner,
+            now,
+            &mut self.cursor,
+            &mut evicted,
+        );
+        node.forget(&evicted);
+        let store = node.store_mut();
         match report {
             Ok(r) => {
                 if r.evicted > 0 {

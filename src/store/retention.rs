@@ -73,6 +73,19 @@ impl<K: Kv> Store<K> {
         now: UnixTime,
         cursor: &mut Cursor,
     ) -> Result<Eviction, StoreError> {
+        self.evict_into(budget, owner, now, cursor, &mut Vec::new())
+    }
+
+    /// [`Store::evict`], also appending the id of every evicted event to `evicted`, so that
+    /// caches in front of the store (the ring) can drop them.
+    pub fn evict_into(
+        &mut self,
+        budget: &Budget,
+        owner: &PubKey,
+        now: UnixTime,
+        cursor: &mut Cursor,
+        evicted: &mut Vec<EventId>,
+    ) -> Result<Eviction, StoreError> {
         let cutoff = now.0.saturating_sub(budget.max_age_secs);
         let over = |s: &Self| {
             let u = s.usage();
@@ -122,6 +135,7 @@ impl<K: Kv> Store<K> {
             };
             if !self.protected(&event, owner)? {
                 self.delete(&id)?;
+                evicted.push(id);
                 report.evicted += 1;
             }
         }
@@ -250,8 +264,15 @@ mod tests {
         let mut cursor = Cursor::default();
         let first = s.evict(&b, &owner, UnixTime(10_500), &mut cursor).unwrap();
         assert_eq!(first.evicted, EVICT_PER_TURN, "bounded per turn");
-        let second = s.evict(&b, &owner, UnixTime(10_500), &mut cursor).unwrap();
+        let mut ids = Vec::new();
+        let second = s
+            .evict_into(&b, &owner, UnixTime(10_500), &mut cursor, &mut ids)
+            .unwrap();
         assert_eq!(second.evicted, 36);
+        assert_eq!(ids.len(), 36, "every evicted id is reported");
+        for id in &ids {
+            assert!(s.get(id).unwrap().is_none(), "a reported id is gone");
+        }
         assert_eq!(s.usage().events, 1);
         assert!(s.get(&fresh.id).unwrap().is_some());
     }
