@@ -1,4 +1,5 @@
-//! The commands: `genkey`, `server`, `status`. Parses the command line (clap), hands `server`
+//! The commands: `genkey`, `server`, `status`, `key`, `store check` (and the hidden `board`
+//! for the installers). Parses the command line (clap), hands `server`
 //! a validated [`Config`], and maps every outcome to an exit code: 0 success, 1 a runtime
 //! failure (data dir, keys, sockets, no node running), 2 a usage or configuration error.
 
@@ -41,6 +42,21 @@ enum Command {
     /// Inspect the event store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Print the board profile this machine gets and its memory cap (for the installers).
+    #[command(hide = true)]
+    Board(BoardArgs),
+}
+
+/// Flags of the hidden `nostrp2p board`, which the `.deb` and `scripts/install` run to write
+/// the unit's `MemoryMax=` drop-in from the same detection the daemon uses.
+#[derive(Debug, Args)]
+struct BoardArgs {
+    /// Board profile to use instead of detecting one (`auto` detects).
+    #[arg(long, value_name = "NAME")]
+    board: Option<String>,
+    /// Print a systemd drop-in setting `MemoryMax=` to the board's `memory_max`.
+    #[arg(long)]
+    systemd_drop_in: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Key(KeyCommand::Export(args)) => key_export(&args),
         Command::Key(KeyCommand::Import(args)) => key_import(&args),
         Command::Store(StoreCommand::Check(args)) => store_check(&args),
+        Command::Board(args) => board(&args),
     }
 }
 
@@ -361,6 +378,49 @@ fn store_check(args: &KeyArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The board profile `server` would pick with the same `--board` (and no config file or
+/// environment), as one line or as the unit's memory drop-in.
+fn board(args: &BoardArgs) -> ExitCode {
+    let (profile, choice) = match args.board.as_deref() {
+        None | Some(config::BOARD_AUTO) => config::detect(&config::ProcBoardProbe),
+        Some(name) => match config::BoardProfile::builtin(name) {
+            Some(profile) => (
+                profile,
+                config::BoardChoice::Named {
+                    by: "flag --board".to_owned(),
+                },
+            ),
+            None => {
+                let names: Vec<&str> = config::BoardProfile::names().collect();
+                eprintln!(
+                    "error: --board {name:?}: expected auto or one of {}",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let bytes = profile.memory_max.get();
+    if args.systemd_drop_in {
+        // The installers rewrite this file on every install; `systemctl edit` writes
+        // override.conf, which sorts after it and so wins.
+        print!(
+            "# Written by the nostrp2p installer from board profile {} ({choice}).\n\
+             # Rewritten on each install or upgrade: to change the cap, set NOSTRP2P_BOARD in\n\
+             # /etc/default/nostrp2p and reinstall, or override it with `systemctl edit nostrp2p`.\n\
+             [Service]\nMemoryMax={bytes}\n",
+            profile.name
+        );
+    } else {
+        println!(
+            "{} ({choice}): MemoryMax={bytes} ({} MiB)",
+            profile.name,
+            bytes / (1024 * 1024)
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn print_status(dir: &std::path::Path, body: &str) {
