@@ -7,6 +7,7 @@
 mod cli;
 mod docs;
 mod layering;
+mod packaging;
 mod root;
 mod store_crash;
 mod store_root;
