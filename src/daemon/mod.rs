@@ -9,6 +9,7 @@
 
 pub mod datadir;
 pub mod log;
+pub mod mesh;
 pub mod notify;
 pub mod run;
 pub mod signals;
@@ -51,6 +52,8 @@ pub enum DaemonError {
     Runtime(io::Error),
     #[error(transparent)]
     Store(#[from] store::StoreOpenError),
+    #[error("cannot start the mesh: {0}")]
+    Mesh(String),
 }
 
 impl DaemonError {
@@ -142,7 +145,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         writes_enabled: config.writable,
         ..WritePolicy::owner_only(identity.owner)
     };
-    let mut node = Node::new(
+    let node = Node::new(
         node_store,
         ring_tier(config.board.ring_tier),
         &seen_seed,
@@ -180,13 +183,28 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         });
         dir.write_file(RUNNING_FILE, format!("{running}\n").as_bytes())?;
         print_banner(config, &dir, &identity, &info);
+        let mut mesh_seeds = [[0u8; 32]; 2];
+        mesh_seeds.iter_mut().for_each(os_random);
+        let boot = mesh::resolve_boot_peers(&config.boot_peers);
+        let mesh = mesh::Mesh::start(
+            &identity.node,
+            crate::mesh::MeshConfig::default(),
+            mesh_seeds,
+            &boot,
+            node.store(),
+            Instant::now(),
+        )
+        .map_err(DaemonError::Mesh)?;
         let mut notifier = notify::Notifier::from_env();
         notifier.ready(&format!("serving {}", nip19::encode_npub(&identity.owner)));
         let result = run::run(
             sockets,
             info,
-            &mut node,
-            retention,
+            run::Parts {
+                node,
+                mesh,
+                retention,
+            },
             &mut notifier,
             started,
             shutdown,

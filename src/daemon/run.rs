@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
+use super::mesh::Mesh;
 use super::status;
 use super::store::{NodeStore, Retention};
 use crate::api::Committed;
@@ -52,10 +53,17 @@ pub struct NodeInfo {
     pub api_addr: SocketAddr,
 }
 
+/// The state machines the loop owns and drives, built by `daemon::serve` (tests build their
+/// own): the node (store, ring, seen set), the mesh, retention, and (added with them) the API.
+pub struct Parts {
+    pub node: DaemonNode,
+    pub mesh: Mesh,
+    pub retention: Retention,
+}
+
 /// Counters the loop keeps; reported by `/status`.
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
-    datagrams_received: u64,
     status_refused_not_lan: u64,
     status_refused_busy: u64,
 }
@@ -83,12 +91,18 @@ fn unix_now() -> UnixTime {
 pub async fn run(
     sockets: Sockets,
     info: NodeInfo,
-    node: &mut DaemonNode,
-    mut retention: Retention,
+    parts: Parts,
     notifier: &mut super::notify::Notifier,
     started: Instant,
     shutdown: impl Future<Output = &'static str>,
 ) -> std::io::Result<()> {
+    let Parts {
+        mut node,
+        mut mesh,
+        mut retention,
+    } = parts;
+    // The loop body works through references, as the state machines' own methods do.
+    let (node, mesh) = (&mut node, &mut mesh);
     let mut shutdown = std::pin::pin!(shutdown);
     // Retention runs soon after start, then on its own schedule.
     let mut retention_due = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -108,11 +122,12 @@ pub async fn run(
             () = sleep_until_opt(notifier.deadline()) => notifier.kick(),
             received = sockets.mesh.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
-                    counters.datagrams_received += 1;
-                    log::debug!("mesh: {len}-byte datagram from {from} dropped (no mesh yet)");
+                    let datagram = buf.get(..len).unwrap_or_default();
+                    mesh.handle_datagram(Instant::now(), from, datagram);
                 }
                 Err(e) => log::debug!("mesh: receive failed: {e}"),
             },
+            () = sleep_until_opt(mesh.deadline()) => mesh.handle_timeout(Instant::now()),
             () = tokio::time::sleep_until(retention_due) => {
                 let next = retention.step(node, unix_now());
                 retention_due = tokio::time::Instant::now() + next;
@@ -130,7 +145,7 @@ pub async fn run(
                 }
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let body = status_json(&info, started, counters, node);
+                    let body = status_json(&info, started, counters, node, mesh);
                     status_tasks.spawn(status::serve(stream, peer, body));
                 }
                 Err(e) => {
@@ -141,8 +156,10 @@ pub async fn run(
                 }
             },
         }
+        mesh.flush(&sockets.mesh, node.store_mut(), Instant::now());
         end_turn(node);
     }
+    mesh.save_book(node.store_mut(), Instant::now());
     // Replies already accepted finish (each has its own deadline); nothing else is pending.
     while status_tasks.join_next().await.is_some() {}
     if let Err(e) = node.store_mut().commit() {
@@ -169,7 +186,13 @@ fn end_turn(node: &mut DaemonNode) {
     }
 }
 
-fn status_json(info: &NodeInfo, started: Instant, counters: Counters, node: &DaemonNode) -> String {
+fn status_json(
+    info: &NodeInfo,
+    started: Instant,
+    counters: Counters,
+    node: &DaemonNode,
+    mesh: &Mesh,
+) -> String {
     let (threads, rss) = status::process_usage();
     let usage = node.store().usage();
     let ring = node.ring();
@@ -185,7 +208,7 @@ fn status_json(info: &NodeInfo, started: Instant, counters: Counters, node: &Dae
         "listen": { "mesh": info.mesh_addr.to_string(), "api": info.api_addr.to_string() },
         "threads": threads,
         "rss_bytes": rss,
-        "mesh": { "datagrams_received": counters.datagrams_received, "peers": 0 },
+        "mesh": mesh.status_json(),
         "store": {
             "events": usage.events,
             "record_bytes": usage.record_bytes,

@@ -7,6 +7,7 @@
 mod cli;
 mod docs;
 mod layering;
+mod mesh;
 mod packaging;
 mod root;
 mod store_crash;

@@ -1,0 +1,329 @@
+//! The mesh in the daemon: the sans-IO [`Overlay`] driven from the loop's UDP socket and
+//! clock, its address book persisted in the store, its peers reported in `/status`.
+//!
+//! The loop calls [`Mesh::handle_datagram`] for each datagram, [`Mesh::handle_timeout`] when
+//! [`Mesh::deadline`] passes, and [`Mesh::flush`] after either (the drain invariant in
+//! `mesh/mod.rs`: every transmit and event is taken before the loop waits again).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use crate::config::PeerAddr;
+use crate::mesh::membership::{ADDRESS_BOOK_MAX, Entry};
+use crate::mesh::{
+    MeshConfig, MeshEvent, MeshNode, NodeId, Overlay, OverlayEvent, PathId, membership::NatType,
+};
+use crate::nostr::{Keys, PubKey};
+use crate::store::{EventStore, StateStore};
+
+/// The `StateStore` key of the persisted address book.
+pub const BOOK_STATE_KEY: &str = "mesh.book";
+
+/// How often a changed address book is written to the store: peers come and go by the minute,
+/// and the SD card should not see a write for each; a crash loses at most this much churn,
+/// which the next join relearns.
+pub const BOOK_SAVE_EVERY: Duration = Duration::from_secs(300);
+
+/// Bytes of one persisted entry: node key, address family, 16 address bytes, port.
+const BOOK_ENTRY_LEN: usize = 32 + 1 + 16 + 2;
+
+/// What the loop counts about the socket itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SocketCounters {
+    pub datagrams_received: u64,
+    pub datagrams_sent: u64,
+    /// Sends refused because the socket buffer was full (`WouldBlock`): dropped, as UDP may.
+    pub send_would_block: u64,
+    pub send_errors: u64,
+    /// Application messages from peers, dropped until gossip consumes them.
+    pub messages_unhandled: u64,
+}
+
+/// The overlay and what the shell keeps beside it.
+pub struct Mesh {
+    overlay: Overlay,
+    counters: SocketCounters,
+    book_dirty: bool,
+    book_saved: Instant,
+}
+
+/// Resolves the `-b` peers to addresses (at start, before the loop: a blocking lookup is fine
+/// there). Names that do not resolve are logged and skipped; the node still serves its owner
+/// and joins later through whoever dials it.
+#[must_use]
+pub fn resolve_boot_peers(peers: &[PeerAddr]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for peer in peers {
+        if let Some(ip) = peer.ip() {
+            out.push(SocketAddr::new(ip, peer.port));
+            continue;
+        }
+        match (peer.host.as_str(), peer.port).to_socket_addrs() {
+            Ok(addrs) => match addrs.into_iter().next() {
+                Some(addr) => out.push(addr),
+                None => log::warn!("mesh: boot peer {}:{} has no address", peer.host, peer.port),
+            },
+            Err(e) => log::warn!(
+                "mesh: cannot resolve boot peer {}:{}: {e}",
+                peer.host,
+                peer.port
+            ),
+        }
+    }
+    out
+}
+
+impl Mesh {
+    /// The overlay for `keys`, seeded from `seeds`, with the persisted address book loaded and
+    /// a join through `boot` started.
+    pub fn start(
+        keys: &Keys,
+        config: MeshConfig,
+        seeds: [[u8; 32]; 2],
+        boot: &[SocketAddr],
+        state: &impl StateStore,
+        now: Instant,
+    ) -> Result<Self, String> {
+        let [mesh_seed, overlay_seed] = seeds;
+        let node = MeshNode::new(config, keys, mesh_seed).map_err(|e| e.to_string())?;
+        let mut overlay = Overlay::new(node, overlay_seed);
+        match state.state(BOOK_STATE_KEY) {
+            Ok(Some(bytes)) => {
+                let entries = decode_book(&bytes);
+                log::info!("mesh: {} peers in the saved address book", entries.len());
+                overlay.load_address_book(now, entries);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("mesh: cannot read the saved address book: {e}"),
+        }
+        overlay.join(now, boot);
+        Ok(Self {
+            overlay,
+            counters: SocketCounters::default(),
+            book_dirty: false,
+            book_saved: now,
+        })
+    }
+
+    /// The earliest deadline of the overlay, as a tokio instant.
+    #[must_use]
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.overlay
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+    }
+
+    /// A datagram arrived on the mesh socket.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.counters.datagrams_received += 1;
+        self.overlay.handle_datagram(now, PathId::Udp, from, bytes);
+    }
+
+    /// The deadline passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.overlay.handle_timeout(now);
+    }
+
+    /// Sends every queued datagram (never waiting: a full socket buffer drops, as UDP may) and
+    /// takes every event; saves the address book when it changed and is due.
+    pub fn flush<S: StateStore + EventStore>(
+        &mut self,
+        socket: &UdpSocket,
+        store: &mut S,
+        now: Instant,
+    ) {
+        while let Some(t) = self.overlay.poll_transmit() {
+            match socket.try_send_to(&t.bytes, t.dst) {
+                Ok(_) => self.counters.datagrams_sent += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.counters.send_would_block += 1;
+                }
+                Err(e) => {
+                    self.counters.send_errors += 1;
+                    log::debug!("mesh: send to {} failed: {e}", t.dst);
+                }
+            }
+        }
+        while let Some(event) = self.overlay.poll_event() {
+            self.on_event(event);
+        }
+        if self.book_dirty && now.duration_since(self.book_saved) >= BOOK_SAVE_EVERY {
+            self.save_book(store, now);
+        }
+    }
+
+    fn on_event(&mut self, event: OverlayEvent) {
+        match event {
+            OverlayEvent::NeighborUp { node } => log::info!("mesh: neighbour {node} up"),
+            OverlayEvent::NeighborDown { node } => log::info!("mesh: neighbour {node} down"),
+            OverlayEvent::AddressLearned(_) | OverlayEvent::AddressForgotten { .. } => {
+                self.book_dirty = true;
+            }
+            OverlayEvent::NatType(t) => log::info!("mesh: our NAT looks {}", nat_name(t)),
+            OverlayEvent::PunchFailed { node } => log::debug!("mesh: punch to {node} failed"),
+            OverlayEvent::Mesh(MeshEvent::Message { node, bytes }) => {
+                // Gossip consumes these in the next wave; until then they are counted.
+                self.counters.messages_unhandled += 1;
+                log::debug!("mesh: {}-byte message from {node} not handled", bytes.len());
+            }
+            OverlayEvent::Mesh(MeshEvent::ConnectFailed { addr }) => {
+                log::debug!("mesh: no answer from {addr}");
+            }
+            OverlayEvent::Mesh(_) => {}
+        }
+    }
+
+    /// Writes the address book to the store and commits it (one small fsync, at most every
+    /// [`BOOK_SAVE_EVERY`] and at stop).
+    pub fn save_book<S: StateStore + EventStore>(&mut self, store: &mut S, now: Instant) {
+        let entries: Vec<Entry> = self
+            .overlay
+            .address_book()
+            .map(|(node, e)| Entry { node, addr: e.addr })
+            .collect();
+        match store
+            .set_state(BOOK_STATE_KEY, &encode_book(&entries))
+            .and_then(|()| store.commit())
+        {
+            Ok(_) => {
+                self.book_dirty = false;
+                self.book_saved = now;
+            }
+            Err(e) => log::warn!("mesh: cannot save the address book: {e}"),
+        }
+    }
+
+    /// Whether the book changed since it was last saved.
+    #[must_use]
+    pub fn book_dirty(&self) -> bool {
+        self.book_dirty
+    }
+
+    /// The `"mesh"` section of `/status`.
+    #[must_use]
+    pub fn status_json(&self) -> serde_json::Value {
+        let mesh = self.overlay.mesh();
+        let active: Vec<NodeId> = self.overlay.active().collect();
+        let peers: Vec<serde_json::Value> = mesh
+            .peers()
+            .map(|p| {
+                serde_json::json!({
+                    "node_id": p.node.0.to_hex(),
+                    "addr": p.addr.to_string(),
+                    "path": match p.path { PathId::Udp => "direct" },
+                    "active": active.contains(&p.node),
+                })
+            })
+            .collect();
+        let s = mesh.stats();
+        let c = self.counters;
+        serde_json::json!({
+            "peers": peers.len(),
+            "active_view": self.overlay.active_len(),
+            "passive_view": self.overlay.passive().count(),
+            "address_book": self.overlay.address_book().count(),
+            "nat": nat_name(self.overlay.nat_type()),
+            "peer_list": peers,
+            "datagrams_received": c.datagrams_received,
+            "datagrams_sent": c.datagrams_sent,
+            "send_would_block": c.send_would_block,
+            "send_errors": c.send_errors,
+            "messages_unhandled": c.messages_unhandled,
+            "handshakes_completed": s.handshakes_completed,
+            "malformed": s.malformed,
+            "bad_mac1": s.bad_mac1,
+            "rate_limited": s.rate_limited,
+            "forged_identity": s.forged_identity,
+            "replayed": s.replayed,
+            "decrypt_failed": s.decrypt_failed,
+            "queue_full": s.queue_full,
+        })
+    }
+}
+
+fn nat_name(t: NatType) -> &'static str {
+    match t {
+        NatType::Unknown => "unknown",
+        NatType::Cone => "cone",
+        NatType::Symmetric => "symmetric",
+    }
+}
+
+/// The address book as stored: [`BOOK_ENTRY_LEN`] bytes per entry, at most
+/// [`ADDRESS_BOOK_MAX`] entries.
+fn encode_book(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len().min(ADDRESS_BOOK_MAX) * BOOK_ENTRY_LEN);
+    for e in entries.iter().take(ADDRESS_BOOK_MAX) {
+        out.extend_from_slice(&e.node.0.0);
+        match e.addr.ip() {
+            IpAddr::V4(ip) => {
+                out.push(4);
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&ip.octets());
+                out.extend_from_slice(&b);
+            }
+            IpAddr::V6(ip) => {
+                out.push(6);
+                out.extend_from_slice(&ip.octets());
+            }
+        }
+        out.extend_from_slice(&e.addr.port().to_be_bytes());
+    }
+    out
+}
+
+/// Decodes [`encode_book`]'s bytes; a damaged entry is skipped, never trusted or fatal (the
+/// book is a hint: a wrong address only costs a failed dial).
+fn decode_book(bytes: &[u8]) -> Vec<Entry> {
+    bytes
+        .chunks_exact(BOOK_ENTRY_LEN)
+        .take(ADDRESS_BOOK_MAX)
+        .filter_map(|c| {
+            let node = <[u8; 32]>::try_from(c.get(..32)?).ok()?;
+            let ip16 = <[u8; 16]>::try_from(c.get(33..49)?).ok()?;
+            let ip = match c.get(32)? {
+                4 => IpAddr::V4(Ipv4Addr::new(ip16[0], ip16[1], ip16[2], ip16[3])),
+                6 => IpAddr::V6(Ipv6Addr::from(ip16)),
+                _ => return None,
+            };
+            let port = u16::from_be_bytes(<[u8; 2]>::try_from(c.get(49..51)?).ok()?);
+            (port != 0).then(|| Entry {
+                node: NodeId(PubKey(node)),
+                addr: SocketAddr::new(ip, port),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_book_round_trips_and_skips_damage() {
+        let entries = vec![
+            Entry {
+                node: NodeId(PubKey([1; 32])),
+                addr: "192.0.2.1:20000".parse().unwrap(),
+            },
+            Entry {
+                node: NodeId(PubKey([2; 32])),
+                addr: "[2001:db8::7]:20003".parse().unwrap(),
+            },
+        ];
+        let bytes = encode_book(&entries);
+        assert_eq!(bytes.len(), 2 * BOOK_ENTRY_LEN);
+        assert_eq!(decode_book(&bytes), entries);
+        let mut damaged = bytes.clone();
+        damaged[32] = 9; // unknown family
+        assert_eq!(decode_book(&damaged), entries[1..].to_vec());
+        // A truncated tail is ignored, not misread.
+        assert_eq!(
+            decode_book(&bytes[..bytes.len() - 1]),
+            entries[..1].to_vec()
+        );
+        assert!(decode_book(&[0xff; 7]).is_empty());
+    }
+}
