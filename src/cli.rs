@@ -127,6 +127,22 @@ struct ServerArgs {
     /// armv7-router-256, x86_64-generic. [default: detected]
     #[arg(long, value_name = "NAME")]
     board: Option<String>,
+    /// Another author whose events clients may publish, npub or hex (repeat for several).
+    #[arg(long = "writer", value_name = "NPUB|HEX")]
+    writers: Vec<String>,
+    /// Accept valid events of any author from clients (a shared household node; benchmarks).
+    /// [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    open_writes: Option<bool>,
+    /// Let the API also answer 100.64.0.0/10 (Tailscale-style overlays). [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_cgnat: Option<bool>,
+    /// Mesh network name; nodes with different names cannot talk (labs, tests).
+    /// [default: nostrp2p]
+    #[arg(long, value_name = "NAME")]
+    network_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +222,10 @@ fn resolve(args: ServerArgs) -> Result<Config, config::ConfigError> {
         tls_key: args.tls_key,
         data_dir: args.data_dir,
         board: args.board,
+        writers: (!args.writers.is_empty()).then_some(args.writers),
+        open_writes: args.open_writes,
+        allow_cgnat: args.allow_cgnat,
+        network_id: args.network_id,
     };
     config::resolve(
         flags,

@@ -108,6 +108,13 @@ pub const DEFAULT_TLS_KEY: &str = "privkey.pem";
 pub const DATA_DIR_NAME: &str = "nostrp2p";
 /// Name of the config file read from the data dir when no file is given.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// Default `network_id`: the public network (equal to the mesh's own default; a daemon test
+/// checks).
+pub const DEFAULT_NETWORK_ID: &str = "nostrp2p/mainnet/v1";
+/// Most `writers`: each is checked on every client write; a household is a handful.
+pub const WRITERS_MAX: usize = 64;
+/// Longest `network_id`, in bytes.
+pub const NETWORK_ID_MAX: usize = 64;
 /// Most boot peers: more adds start-up DNS lookups and handshakes and no reach; the address book
 /// remembers every peer met after the first join.
 pub const BOOT_PEERS_MAX: usize = 64;
@@ -136,13 +143,21 @@ pub enum Key {
     TlsCert,
     /// `tls_key`
     TlsKey,
+    /// `writers`
+    Writers,
+    /// `open_writes`
+    OpenWrites,
+    /// `allow_cgnat`
+    AllowCgnat,
+    /// `network_id`
+    NetworkId,
     /// `config`: the file itself; a flag and a variable, never a file key.
     Config,
 }
 
 impl Key {
     /// Every key, in README order.
-    pub const ALL: [Key; 11] = [
+    pub const ALL: [Key; 15] = [
         Key::Listen,
         Key::BootPeers,
         Key::Owner,
@@ -153,6 +168,10 @@ impl Key {
         Key::Ssl,
         Key::TlsCert,
         Key::TlsKey,
+        Key::Writers,
+        Key::OpenWrites,
+        Key::AllowCgnat,
+        Key::NetworkId,
         Key::Config,
     ];
 
@@ -170,6 +189,10 @@ impl Key {
             Key::Ssl => "ssl",
             Key::TlsCert => "tls_cert",
             Key::TlsKey => "tls_key",
+            Key::Writers => "writers",
+            Key::OpenWrites => "open_writes",
+            Key::AllowCgnat => "allow_cgnat",
+            Key::NetworkId => "network_id",
             Key::Config => "config",
         }
     }
@@ -194,6 +217,10 @@ impl Key {
             Key::Ssl => "NOSTRP2P_SSL",
             Key::TlsCert => "NOSTRP2P_TLS_CERT",
             Key::TlsKey => "NOSTRP2P_TLS_KEY",
+            Key::Writers => "NOSTRP2P_WRITERS",
+            Key::OpenWrites => "NOSTRP2P_OPEN_WRITES",
+            Key::AllowCgnat => "NOSTRP2P_ALLOW_CGNAT",
+            Key::NetworkId => "NOSTRP2P_NETWORK_ID",
             Key::Config => "NOSTRP2P_CONFIG",
         }
     }
@@ -212,6 +239,10 @@ impl Key {
             Key::Ssl => "-s/--ssl",
             Key::TlsCert => "--tls-cert",
             Key::TlsKey => "--tls-key",
+            Key::Writers => "--writer",
+            Key::OpenWrites => "--open-writes",
+            Key::AllowCgnat => "--allow-cgnat",
+            Key::NetworkId => "--network-id",
             Key::Config => "--config",
         }
     }
@@ -232,6 +263,10 @@ impl Key {
             Key::Ssl => "false",
             Key::TlsCert => DEFAULT_TLS_CERT,
             Key::TlsKey => DEFAULT_TLS_KEY,
+            Key::Writers => "none (only the owner)",
+            Key::OpenWrites => "false",
+            Key::AllowCgnat => "false",
+            Key::NetworkId => DEFAULT_NETWORK_ID,
             Key::Config => "`<data_dir>/config.toml` when it exists",
         }
     }
@@ -253,6 +288,18 @@ impl Key {
             Key::Ssl => "TLS on P+1 and P+2",
             Key::TlsCert => "TLS certificate chain (PEM), relative to the working directory",
             Key::TlsKey => "TLS private key (PEM), relative to the working directory",
+            Key::Writers => "more authors whose events clients may publish, `npub1…` or hex each",
+            Key::OpenWrites => {
+                "`true`: clients may publish valid events of any author (a shared household \
+                 node, benchmarks)"
+            }
+            Key::AllowCgnat => {
+                "`true`: the API also answers 100.64.0.0/10 (Tailscale-style overlays); off since \
+                 on a router it may be the WAN side"
+            }
+            Key::NetworkId => {
+                "mesh network name: nodes with different ids cannot talk (labs and tests)"
+            }
             Key::Config => "the config file to read (must exist)",
         }
     }
@@ -297,6 +344,14 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Authors besides the owner whose events clients may publish.
+    pub writers: Vec<PubKey>,
+    /// Clients may publish valid events of any author.
+    pub open_writes: bool,
+    /// The API also answers 100.64.0.0/10.
+    pub allow_cgnat: bool,
+    /// The mesh's network id (`mac1` key and Noise prologue).
+    pub network_id: String,
 }
 
 impl Config {
@@ -479,6 +534,12 @@ pub fn resolve(
         board_choice,
         tls,
         config_file,
+        writers: merged.writers.unwrap_or_default(),
+        open_writes: merged.open_writes.unwrap_or(false),
+        allow_cgnat: merged.allow_cgnat.unwrap_or(false),
+        network_id: merged
+            .network_id
+            .unwrap_or_else(|| DEFAULT_NETWORK_ID.to_owned()),
     })
 }
 
@@ -517,6 +578,10 @@ struct Layer {
     ssl: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    writers: Option<Vec<PubKey>>,
+    open_writes: Option<bool>,
+    allow_cgnat: Option<bool>,
+    network_id: Option<String>,
 }
 
 impl Layer {
@@ -599,8 +664,59 @@ impl Layer {
                 Ok((name, place(Key::Board)))
             })
             .transpose()?;
+        let writers = raw
+            .writers
+            .map(|entries| {
+                let mut keys = Vec::new();
+                for item in entries.iter().flat_map(|e| e.split(',')).map(str::trim) {
+                    if item.is_empty() {
+                        continue;
+                    }
+                    let key = decode_pubkey(item).map_err(|_| {
+                        let got = if item.starts_with("nsec1") {
+                            "an nsec, a secret key (give the npub of that key)".to_owned()
+                        } else {
+                            "a value that is not a public key (not shown)".to_owned()
+                        };
+                        invalid(Key::Writers, "npub1… or 64 lowercase hex each", got)
+                    })?;
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                if keys.len() > WRITERS_MAX {
+                    return Err(invalid(
+                        Key::Writers,
+                        &format!("at most {WRITERS_MAX} writers"),
+                        keys.len().to_string(),
+                    ));
+                }
+                Ok(keys)
+            })
+            .transpose()?;
+        let network_id = raw
+            .network_id
+            .map(|s| {
+                let ok = !s.is_empty()
+                    && s.len() <= NETWORK_ID_MAX
+                    && s.bytes().all(|b| b.is_ascii_graphic());
+                if ok {
+                    Ok(s)
+                } else {
+                    Err(invalid(
+                        Key::NetworkId,
+                        &format!("1 to {NETWORK_ID_MAX} printable ASCII characters, no spaces"),
+                        format!("{s:?}"),
+                    ))
+                }
+            })
+            .transpose()?;
         let path = |key, p: Option<PathBuf>| p.map(|p| check_path(p, place(key))).transpose();
         Ok(Layer {
+            writers,
+            open_writes: raw.open_writes,
+            allow_cgnat: raw.allow_cgnat,
+            network_id,
             listen,
             boot_peers,
             owner,
@@ -627,6 +743,10 @@ impl Layer {
             ssl: later.ssl.or(self.ssl),
             tls_cert: later.tls_cert.or(self.tls_cert),
             tls_key: later.tls_key.or(self.tls_key),
+            writers: later.writers.or(self.writers),
+            open_writes: later.open_writes.or(self.open_writes),
+            allow_cgnat: later.allow_cgnat.or(self.allow_cgnat),
+            network_id: later.network_id.or(self.network_id),
         }
     }
 }

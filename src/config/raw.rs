@@ -43,6 +43,14 @@ pub struct RawConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Authors besides the owner whose events clients may publish.
+    pub writers: Option<Vec<String>>,
+    /// Clients may publish valid events of any author.
+    pub open_writes: Option<bool>,
+    /// The API also answers 100.64.0.0/10.
+    pub allow_cgnat: Option<bool>,
+    /// The mesh's network id.
+    pub network_id: Option<String>,
 }
 
 impl RawConfig {
@@ -61,6 +69,10 @@ impl RawConfig {
             ssl: later.ssl.or(self.ssl),
             tls_cert: later.tls_cert.or(self.tls_cert),
             tls_key: later.tls_key.or(self.tls_key),
+            writers: later.writers.or(self.writers),
+            open_writes: later.open_writes.or(self.open_writes),
+            allow_cgnat: later.allow_cgnat.or(self.allow_cgnat),
+            network_id: later.network_id.or(self.network_id),
         }
     }
 
@@ -101,6 +113,10 @@ impl RawConfig {
                 Key::Ssl => raw.ssl = Some(toml_bool(value, place)?),
                 Key::TlsCert => raw.tls_cert = Some(toml_string(value, place)?.into()),
                 Key::TlsKey => raw.tls_key = Some(toml_string(value, place)?.into()),
+                Key::Writers => raw.writers = Some(toml_strings(value, place)?),
+                Key::OpenWrites => raw.open_writes = Some(toml_bool(value, place)?),
+                Key::AllowCgnat => raw.allow_cgnat = Some(toml_bool(value, place)?),
+                Key::NetworkId => raw.network_id = Some(toml_string(value, place)?),
                 Key::Config => return Err(unknown()),
             }
         }
@@ -147,6 +163,10 @@ pub(super) fn env_layer(env: &[(String, String)]) -> Result<EnvLayer, ConfigErro
             Key::Ssl => raw.ssl = Some(env_bool(value, place)?),
             Key::TlsCert => raw.tls_cert = Some(value.into()),
             Key::TlsKey => raw.tls_key = Some(value.into()),
+            Key::Writers => raw.writers = Some(vec![value.clone()]),
+            Key::OpenWrites => raw.open_writes = Some(env_bool(value, place)?),
+            Key::AllowCgnat => raw.allow_cgnat = Some(env_bool(value, place)?),
+            Key::NetworkId => raw.network_id = Some(value.clone()),
             Key::Config => layer.config_file = Some(value.into()),
         }
     }

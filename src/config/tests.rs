@@ -875,7 +875,8 @@ fn the_proc_probe_reads_model_and_memtotal() {
 fn the_derived_deserializer_accepts_the_same_keys() {
     let text = "listen = \"0.0.0.0:1\"\nboot_peers = [\"a:1\"]\nowner = \"x\"\nwritable = true\n\
                 debug = false\ndata_dir = \"/d\"\nboard = \"rpi-4\"\nssl = true\n\
-                tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+                tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nwriters = [\"w\"]\n\
+                open_writes = true\nallow_cgnat = true\nnetwork_id = \"lab\"\n";
     let derived: RawConfig = toml::from_str(text).unwrap();
     let by_hand = RawConfig::from_toml(Path::new("t.toml"), text).unwrap();
     assert_eq!(derived, by_hand);
@@ -988,4 +989,64 @@ fn resolve_err(flags: RawConfig, file: Option<PathBuf>, env: &[(String, String)]
 
 fn peers(config: &Config) -> Vec<String> {
     config.boot_peers.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn writers_open_writes_cgnat_and_network_id_resolve_and_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let owner = crate::nostr::Keys::from_secret_bytes([3; 32])
+        .unwrap()
+        .public();
+    let npub = crate::nostr::nip19::encode_npub(&owner);
+    let flags = RawConfig {
+        data_dir: Some(data.clone()),
+        board: Some("rpi-4".into()),
+        writers: Some(vec![format!("{npub}, {}", owner.to_hex())]),
+        ..RawConfig::default()
+    };
+    let env = vec![
+        ("NOSTRP2P_OPEN_WRITES".to_owned(), "1".to_owned()),
+        ("NOSTRP2P_NETWORK_ID".to_owned(), "lab/7".to_owned()),
+    ];
+    let c = resolve(flags.clone(), None, &env, &pi4()).unwrap();
+    assert_eq!(c.writers, vec![owner], "duplicates merged");
+    assert!(c.open_writes);
+    assert!(!c.allow_cgnat);
+    assert_eq!(c.network_id, "lab/7");
+    let defaults = resolve(
+        RawConfig {
+            data_dir: Some(data.clone()),
+            board: Some("rpi-4".into()),
+            ..RawConfig::default()
+        },
+        None,
+        &[],
+        &pi4(),
+    )
+    .unwrap();
+    assert!(defaults.writers.is_empty() && !defaults.open_writes);
+    assert_eq!(defaults.network_id, DEFAULT_NETWORK_ID);
+
+    let nsec = crate::nostr::nip19::encode_nsec(&[3; 32]);
+    let bad_writer = RawConfig {
+        writers: Some(vec![nsec.clone()]),
+        ..flags.clone()
+    };
+    let err = resolve(bad_writer, None, &[], &pi4())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--writer") && err.contains("secret key"),
+        "{err}"
+    );
+    assert!(!err.contains(&nsec), "a secret is never echoed: {err}");
+    let bad_net = vec![("NOSTRP2P_NETWORK_ID".to_owned(), "my lab".to_owned())];
+    let err = resolve(flags, None, &bad_net, &pi4())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("NOSTRP2P_NETWORK_ID") && err.contains("printable"),
+        "{err}"
+    );
 }

@@ -302,6 +302,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn config_default_network_is_the_mesh_default() {
+        assert_eq!(
+            crate::config::DEFAULT_NETWORK_ID,
+            crate::mesh::cookie::DEFAULT_NETWORK_ID
+        );
+    }
+
+    #[test]
     fn address_book_round_trips_and_skips_damage() {
         let entries = vec![
             Entry {

@@ -143,7 +143,9 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
     os_random(&mut seen_seed);
     let policy = WritePolicy {
         writes_enabled: config.writable,
-        ..WritePolicy::owner_only(identity.owner)
+        owner: identity.owner,
+        writers: config.writers.clone(),
+        open: config.open_writes,
     };
     let node = Node::new(
         node_store,
@@ -188,7 +190,10 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         let boot = mesh::resolve_boot_peers(&config.boot_peers);
         let mesh = mesh::Mesh::start(
             &identity.node,
-            crate::mesh::MeshConfig::default(),
+            crate::mesh::MeshConfig {
+                network_id: config.network_id.clone(),
+                ..crate::mesh::MeshConfig::default()
+            },
             mesh_seeds,
             &boot,
             node.store(),
