@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod datadir;
+pub mod heap;
 pub mod log;
 pub mod mesh;
 pub mod notify;

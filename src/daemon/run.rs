@@ -208,6 +208,7 @@ fn status_json(
         "listen": { "mesh": info.mesh_addr.to_string(), "api": info.api_addr.to_string() },
         "threads": threads,
         "rss_bytes": rss,
+        "heap_bytes": super::heap::live_bytes(),
         "mesh": mesh.status_json(),
         "store": {
             "events": usage.events,
