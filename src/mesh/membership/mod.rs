@@ -27,9 +27,15 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::limits::MAX_QUEUED_EVENTS;
 use super::node::{MeshEvent, MeshNode, PathId, Transmit};
-use super::wire::{ADDR_LEN, NodeId, WireError, decode_addr, encode_addr};
+use super::wire::NodeId;
 use super::{ConnectError, SendError};
-use crate::nostr::PubKey;
+
+mod msg;
+mod punch;
+
+pub use msg::{ENTRY_LEN, Entry, Msg, MsgError};
+pub use punch::{INTRO_RETRY, MAX_PUNCHES, NatType, OBSERVERS, PUNCH_DURATION, PUNCH_INTERVAL};
+use punch::{Intro, Punch};
 
 /// Address-book entries kept (ARCHITECTURE.md memory budget: 512 × ≤ 128 B = 64 KiB). Enough
 /// to rejoin after a restart even when most remembered peers are gone; the oldest-seen entry
@@ -88,254 +94,8 @@ pub const BOOT_MAX: usize = 8;
 /// With no active and no passive peer, dial the boot addresses again this often.
 pub const REJOIN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Interval between punch initiations (Nebula's `try_interval`): short enough that both
-/// sides' packets cross within one mapping's life, long enough to stay under the responder's
-/// per-source handshake rate (20/s).
-pub const PUNCH_INTERVAL: Duration = Duration::from_millis(100);
-
-/// How long both sides keep punching before giving up (ARCHITECTURE.md: relay within 5 s).
-pub const PUNCH_DURATION: Duration = Duration::from_secs(3);
-
-/// The requester repeats its `IntroRequest` this often until the punch lands: any of the
-/// request, the notification or the reply may be lost, and each repeat makes the introducer
-/// notify the target again.
-pub const INTRO_RETRY: Duration = Duration::from_millis(500);
-
-/// Punches in progress at once: each repeats a handshake 10 times a second.
-pub const MAX_PUNCHES: usize = 4;
-
-/// Observed addresses kept for NAT classification: two observers decide, a few more let a
-/// later change (a new router, a rebinding) show.
-pub const OBSERVERS: usize = 4;
-
 /// First-byte values reserved for membership messages; gossip and others use other values.
 pub const MEMBERSHIP_TYPES: core::ops::RangeInclusive<u8> = 0xB0..=0xBF;
-
-/// A peer as membership messages carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Entry {
-    /// Its node key.
-    pub node: NodeId,
-    /// Where it was last reached.
-    pub addr: SocketAddr,
-}
-
-/// Bytes of one [`Entry`] on the wire: node key and a 19-byte address.
-pub const ENTRY_LEN: usize = 32 + ADDR_LEN;
-
-/// A membership message (layout in `docs/wire.md`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Msg {
-    /// Sent to a contact: "add me and announce me".
-    Join,
-    /// A joiner's announcement walking the active views.
-    ForwardJoin {
-        /// Hops left.
-        ttl: u8,
-        /// The joiner.
-        joiner: Entry,
-    },
-    /// "Make me an active neighbour"; `high` must be accepted (the sender has no neighbour, or
-    /// it ends a ForwardJoin walk).
-    Neighbor {
-        /// Priority.
-        high: bool,
-    },
-    /// The answer to [`Msg::Neighbor`].
-    NeighborReply {
-        /// Whether the sender added us.
-        accepted: bool,
-    },
-    /// "You are no longer my active neighbour."
-    Disconnect,
-    /// A sample of the sender's views.
-    Shuffle(heapless::Vec<Entry, SHUFFLE_MAX>),
-    /// The answer to [`Msg::Shuffle`]: a sample of the replier's passive view.
-    ShuffleReply(heapless::Vec<Entry, SHUFFLE_MAX>),
-    /// Keeps the link and the NAT mappings on it alive.
-    Ping,
-    /// To an introducer: "introduce me to `target`".
-    IntroRequest {
-        /// The node to reach.
-        target: NodeId,
-    },
-    /// From an introducer: "`peer` wants to reach you; punch towards it now".
-    PunchNotify {
-        /// The requester, at the address the introducer sees.
-        peer: Entry,
-    },
-    /// From an introducer to the requester: "punch towards `peer` now".
-    IntroReply {
-        /// The target, at the address the introducer sees.
-        peer: Entry,
-    },
-}
-
-/// Why a membership message was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum MsgError {
-    /// No bytes.
-    #[error("empty membership message")]
-    Empty,
-    /// A first byte not assigned.
-    #[error("unknown membership type {0:#04x}")]
-    UnknownType(u8),
-    /// Shorter than its fields, or a bad address.
-    #[error("membership message: {0}")]
-    Wire(#[from] WireError),
-    /// A flag byte other than 0 or 1.
-    #[error("flag byte {0} is not 0 or 1")]
-    BadFlag(u8),
-    /// More shuffle entries than [`SHUFFLE_MAX`].
-    #[error("{0} shuffle entries exceed the limit")]
-    TooManyEntries(u8),
-    /// An entry without an address.
-    #[error("entry without an address")]
-    NoAddress,
-    /// Bytes after the last field.
-    #[error("{0} trailing bytes")]
-    Trailing(usize),
-}
-
-const T_JOIN: u8 = 0xB0;
-const T_FORWARD_JOIN: u8 = 0xB1;
-const T_NEIGHBOR: u8 = 0xB2;
-const T_NEIGHBOR_REPLY: u8 = 0xB3;
-const T_DISCONNECT: u8 = 0xB4;
-const T_SHUFFLE: u8 = 0xB5;
-const T_SHUFFLE_REPLY: u8 = 0xB6;
-const T_PING: u8 = 0xB7;
-const T_INTRO_REQUEST: u8 = 0xB8;
-const T_PUNCH_NOTIFY: u8 = 0xB9;
-const T_INTRO_REPLY: u8 = 0xBA;
-
-impl Msg {
-    /// The message's bytes (at most `2 + SHUFFLE_MAX × ENTRY_LEN` = 410).
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8);
-        match self {
-            Self::Join => out.push(T_JOIN),
-            Self::ForwardJoin { ttl, joiner } => {
-                out.extend([T_FORWARD_JOIN, *ttl]);
-                put_entry(&mut out, joiner);
-            }
-            Self::Neighbor { high } => out.extend([T_NEIGHBOR, u8::from(*high)]),
-            Self::NeighborReply { accepted } => {
-                out.extend([T_NEIGHBOR_REPLY, u8::from(*accepted)]);
-            }
-            Self::Disconnect => out.push(T_DISCONNECT),
-            Self::Shuffle(entries) | Self::ShuffleReply(entries) => {
-                let t = if matches!(self, Self::Shuffle(_)) {
-                    T_SHUFFLE
-                } else {
-                    T_SHUFFLE_REPLY
-                };
-                // heapless bounds the count by SHUFFLE_MAX < 256.
-                out.extend([t, entries.len() as u8]);
-                for e in entries {
-                    put_entry(&mut out, e);
-                }
-            }
-            Self::Ping => out.push(T_PING),
-            Self::IntroRequest { target } => {
-                out.push(T_INTRO_REQUEST);
-                out.extend_from_slice(&target.0.0);
-            }
-            Self::PunchNotify { peer } => {
-                out.push(T_PUNCH_NOTIFY);
-                put_entry(&mut out, peer);
-            }
-            Self::IntroReply { peer } => {
-                out.push(T_INTRO_REPLY);
-                put_entry(&mut out, peer);
-            }
-        }
-        out
-    }
-
-    /// Parses hostile bytes; never panics.
-    pub fn decode(bytes: &[u8]) -> Result<Self, MsgError> {
-        let (&t, mut rest) = bytes.split_first().ok_or(MsgError::Empty)?;
-        let msg = match t {
-            T_JOIN => Self::Join,
-            T_FORWARD_JOIN => {
-                let [ttl] = take::<1>(&mut rest)?;
-                Self::ForwardJoin {
-                    ttl,
-                    joiner: take_entry(&mut rest)?,
-                }
-            }
-            T_NEIGHBOR => Self::Neighbor {
-                high: take_flag(&mut rest)?,
-            },
-            T_NEIGHBOR_REPLY => Self::NeighborReply {
-                accepted: take_flag(&mut rest)?,
-            },
-            T_DISCONNECT => Self::Disconnect,
-            T_SHUFFLE | T_SHUFFLE_REPLY => {
-                let [n] = take::<1>(&mut rest)?;
-                if usize::from(n) > SHUFFLE_MAX {
-                    return Err(MsgError::TooManyEntries(n));
-                }
-                let mut entries = heapless::Vec::new();
-                for _ in 0..n {
-                    entries
-                        .push(take_entry(&mut rest)?)
-                        .map_err(|_| MsgError::TooManyEntries(n))?;
-                }
-                if t == T_SHUFFLE {
-                    Self::Shuffle(entries)
-                } else {
-                    Self::ShuffleReply(entries)
-                }
-            }
-            T_PING => Self::Ping,
-            T_INTRO_REQUEST => Self::IntroRequest {
-                target: NodeId(PubKey(take::<32>(&mut rest)?)),
-            },
-            T_PUNCH_NOTIFY => Self::PunchNotify {
-                peer: take_entry(&mut rest)?,
-            },
-            T_INTRO_REPLY => Self::IntroReply {
-                peer: take_entry(&mut rest)?,
-            },
-            other => return Err(MsgError::UnknownType(other)),
-        };
-        if rest.is_empty() {
-            Ok(msg)
-        } else {
-            Err(MsgError::Trailing(rest.len()))
-        }
-    }
-}
-
-fn put_entry(out: &mut Vec<u8>, e: &Entry) {
-    out.extend_from_slice(&e.node.0.0);
-    out.extend_from_slice(&encode_addr(Some(e.addr)));
-}
-
-fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], MsgError> {
-    let (head, tail) = rest
-        .split_first_chunk::<N>()
-        .ok_or(WireError::TooShort(rest.len()))?;
-    *rest = tail;
-    Ok(*head)
-}
-
-fn take_flag(rest: &mut &[u8]) -> Result<bool, MsgError> {
-    match take::<1>(rest)? {
-        [0] => Ok(false),
-        [1] => Ok(true),
-        [other] => Err(MsgError::BadFlag(other)),
-    }
-}
-
-fn take_entry(rest: &mut &[u8]) -> Result<Entry, MsgError> {
-    let node = NodeId(PubKey(take::<32>(rest)?));
-    let addr = decode_addr(&take::<ADDR_LEN>(rest)?)?.ok_or(MsgError::NoAddress)?;
-    Ok(Entry { node, addr })
-}
 
 /// What the overlay tells the layer above.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,35 +127,6 @@ pub enum OverlayEvent {
     /// A transport event membership does not consume: application messages, observed
     /// addresses, session ups and downs.
     Mesh(MeshEvent),
-}
-
-/// Our NAT's mapping behaviour as two observers tell it (RFC 4787 mapping only: filtering
-/// cannot be learned cheaply, DECISIONS.md 23).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NatType {
-    /// Fewer than two observers yet.
-    Unknown,
-    /// Two observers saw the same address and port: endpoint-independent mapping (a cone NAT,
-    /// or no NAT). Punchable.
-    Cone,
-    /// Two observers saw different ports: endpoint-dependent mapping. Needs a relay against
-    /// port-restricted and symmetric peers.
-    Symmetric,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Intro {
-    via: NodeId,
-    next: Instant,
-    until: Instant,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Punch {
-    addr: SocketAddr,
-    started: bool,
-    next: Instant,
-    until: Instant,
 }
 
 /// One address-book entry's value. With its 32-byte key it is ≤ 128 B (a test pins it).
@@ -525,29 +256,6 @@ impl Overlay {
         self.nat_type
     }
 
-    /// Asks `introducer` (a peer with a session, typically public) to introduce us to
-    /// `target`: both sides then punch for [`PUNCH_DURATION`].
-    /// The request is repeated every [`INTRO_RETRY`] until a session with `target` exists or
-    /// [`PUNCH_DURATION`] passed; then `PunchFailed`. At most [`MAX_PUNCHES`] at once.
-    pub fn introduce(&mut self, now: Instant, introducer: NodeId, target: NodeId) {
-        if self.mesh.is_connected(&target)
-            || (!self.intros.contains_key(&target) && self.intros.len() >= MAX_PUNCHES)
-        {
-            return;
-        }
-        self.intros.insert(
-            target,
-            Intro {
-                via: introducer,
-                next: now + INTRO_RETRY,
-                until: now + PUNCH_DURATION,
-            },
-        );
-        self.send_msg(now, introducer, &Msg::IntroRequest { target });
-        self.pump(now);
-    }
-
-    /// Counters.
     #[must_use]
     pub fn stats(&self) -> OverlayStats {
         self.stats
@@ -843,103 +551,6 @@ impl Overlay {
                 }
             }
             Msg::PunchNotify { peer } | Msg::IntroReply { peer } => self.start_punch(now, peer),
-        }
-    }
-
-    fn start_punch(&mut self, now: Instant, peer: Entry) {
-        if peer.node == self.node_id() || self.mesh.is_connected(&peer.node) {
-            return;
-        }
-        // A repeated notification or reply does not extend a punch in progress.
-        if self.punches.contains_key(&peer.node) || self.punches.len() >= MAX_PUNCHES {
-            return;
-        }
-        self.punches.insert(
-            peer.node,
-            Punch {
-                addr: peer.addr,
-                started: false,
-                next: now,
-                until: now + PUNCH_DURATION,
-            },
-        );
-        self.punch_tick(now);
-    }
-
-    /// Repeats due introduction requests; ends those that landed or ran out.
-    fn intro_tick(&mut self, now: Instant) {
-        let targets: Vec<NodeId> = self.intros.keys().copied().collect();
-        for target in targets {
-            let Some(mut intro) = self.intros.get(&target).copied() else {
-                continue;
-            };
-            if self.mesh.is_connected(&target) {
-                self.intros.remove(&target);
-                continue;
-            }
-            if intro.until <= now {
-                self.intros.remove(&target);
-                // A punch still running reports its own end.
-                if !self.punches.contains_key(&target) {
-                    self.push(OverlayEvent::PunchFailed { node: target });
-                }
-                continue;
-            }
-            if intro.next <= now {
-                intro.next = now + INTRO_RETRY;
-                self.intros.insert(target, intro);
-                self.send_msg(now, intro.via, &Msg::IntroRequest { target });
-            }
-        }
-    }
-
-    /// Sends the due punch initiations; ends punches that landed or ran out.
-    fn punch_tick(&mut self, now: Instant) {
-        let nodes: Vec<NodeId> = self.punches.keys().copied().collect();
-        for node in nodes {
-            let Some(mut p) = self.punches.get(&node).copied() else {
-                continue;
-            };
-            if self.mesh.is_connected(&node) {
-                self.punches.remove(&node);
-                continue;
-            }
-            if p.until <= now {
-                self.punches.remove(&node);
-                self.push(OverlayEvent::PunchFailed { node });
-                continue;
-            }
-            if p.next > now {
-                continue;
-            }
-            let resent = p.started && self.mesh.resend_initiation(p.addr);
-            if !resent {
-                let _ = self.mesh.connect(now, PathId::Udp, p.addr);
-                p.started = true;
-            }
-            p.next = now + PUNCH_INTERVAL;
-            self.punches.insert(node, p);
-        }
-    }
-
-    /// Records `by`'s view of our address and reclassifies our NAT: the two newest distinct
-    /// observers agree on the port ⇒ cone, disagree ⇒ symmetric.
-    fn on_observed(&mut self, by: NodeId, addr: SocketAddr) {
-        if let Some(i) = self.observed.iter().position(|(n, _)| *n == by) {
-            self.observed.remove(i);
-        } else if self.observed.is_full() {
-            self.observed.remove(0);
-        }
-        let _ = self.observed.push((by, addr));
-        let kind = match self.observed.as_slice() {
-            [.., (_, a), (_, b)] if a.ip() == b.ip() && a.port() == b.port() => NatType::Cone,
-            [.., (_, a), (_, b)] if a.ip() == b.ip() => NatType::Symmetric,
-            // Different IPs: a multi-homed node or a move; the next report decides.
-            _ => self.nat_type,
-        };
-        if kind != self.nat_type {
-            self.nat_type = kind;
-            self.push(OverlayEvent::NatType(kind));
         }
     }
 

@@ -7,6 +7,8 @@ use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use proptest::prelude::*;
 
 use super::super::MeshNode;
+use super::super::wire::{ADDR_LEN, WireError};
+use crate::nostr::PubKey;
 
 use super::*;
 
