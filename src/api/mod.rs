@@ -14,6 +14,7 @@
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
 pub mod admission;
+pub mod http;
 
 use crate::store::StoreError;
 

@@ -1,0 +1,165 @@
+//! One admitted TCP connection, proxied to tiny_http's private Unix socket: a task on the loop
+//! thread that moves bytes both ways through two fixed buffers and enforces the timeouts
+//! tiny_http lacks (notes/crates.md): a head must arrive within [`HTTP_HEAD_TIMEOUT`], a body
+//! within [`HTTP_BODY_TIMEOUT`], and a connection idle for [`HTTP_IDLE_TIMEOUT`] is cut; both
+//! shrink while other connections wait for a slot (`contended`), so idle keep-alive
+//! connections make room for fresh requests.
+
+use std::path::Path;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::scan::{Phase, RequestScanner, ScanError};
+use super::{
+    HTTP_BODY_TIMEOUT, HTTP_HEAD_TIMEOUT, HTTP_HEAD_TIMEOUT_CONTENDED, HTTP_IDLE_TIMEOUT,
+    HTTP_IDLE_TIMEOUT_CONTENDED, HTTP_PROXY_BUF, HTTP_REPLY_TIMEOUT,
+};
+
+/// How a proxied connection ended; each is counted in the `"http"` status section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyEnd {
+    /// The client closed (or reset) its side.
+    ClientClosed,
+    /// tiny_http closed its side (e.g. after `Connection: close`).
+    ServerClosed,
+    /// No complete head within the head timeout.
+    HeadTimeout,
+    /// No complete body within [`HTTP_BODY_TIMEOUT`].
+    BodyTimeout,
+    /// Idle past [`HTTP_IDLE_TIMEOUT`] with nobody waiting.
+    Idle,
+    /// Idle past [`HTTP_IDLE_TIMEOUT_CONTENDED`] while others waited for a slot.
+    IdleContended,
+    /// No answer within [`HTTP_REPLY_TIMEOUT`] (the loop or the bridge is stuck).
+    ReplyTimeout,
+    /// The client did not take the answer within the idle timeout.
+    ClientStalled,
+    /// The head broke a rule the proxy enforces (answered 400, 411 or 431).
+    BadHead(ScanError),
+    /// tiny_http's socket could not be reached (answered 503).
+    Unreachable,
+}
+
+/// Proxies `client` to the socket at `socket` until one side closes or a timeout fires.
+pub async fn run(
+    mut client: TcpStream,
+    socket: &Path,
+    mut contended: watch::Receiver<bool>,
+) -> (ProxyEnd, u64) {
+    let mut upstream = match UnixStream::connect(socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("http: cannot reach {}: {e}", socket.display());
+            let _ = client
+                .write_all(&refusal(503, "Service Unavailable", "busy"))
+                .await;
+            return (ProxyEnd::Unreachable, 0);
+        }
+    };
+    let mut from_client = vec![0u8; HTTP_PROXY_BUF];
+    let mut from_server = vec![0u8; HTTP_PROXY_BUF];
+    let mut scan = RequestScanner::new();
+    let mut last_progress = Instant::now();
+    let mut phase_started = last_progress;
+    let end = loop {
+        let squeezed = *contended.borrow();
+        let (deadline, expiry) = deadline(scan.phase(), squeezed, last_progress, phase_started);
+        tokio::select! {
+            read = client.read(&mut from_client) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break ProxyEnd::ClientClosed,
+                    Ok(n) => n,
+                };
+                let bytes = from_client.get(..n).unwrap_or_default();
+                let before = scan.phase();
+                match scan.feed(bytes) {
+                    Ok(head_started) => {
+                        if head_started || scan.phase() != before {
+                            phase_started = Instant::now();
+                        }
+                    }
+                    Err(e) => {
+                        let (code, reason) = match e {
+                            ScanError::HeadTooLarge => (431, "Request Header Fields Too Large"),
+                            ScanError::Chunked => (411, "Length Required"),
+                            ScanError::BadLength => (400, "Bad Request"),
+                        };
+                        let _ = tokio::time::timeout(
+                            HTTP_IDLE_TIMEOUT,
+                            client.write_all(&refusal(code, reason, &e.to_string())),
+                        )
+                        .await;
+                        break ProxyEnd::BadHead(e);
+                    }
+                }
+                match tokio::time::timeout(HTTP_REPLY_TIMEOUT, upstream.write_all(bytes)).await {
+                    Ok(Ok(())) => last_progress = Instant::now(),
+                    Ok(Err(_)) => break ProxyEnd::ServerClosed,
+                    Err(_) => break ProxyEnd::ReplyTimeout,
+                }
+            }
+            read = upstream.read(&mut from_server) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break ProxyEnd::ServerClosed,
+                    Ok(n) => n,
+                };
+                if scan.phase() == Phase::Awaiting {
+                    phase_started = Instant::now();
+                }
+                scan.answer_started();
+                let bytes = from_server.get(..n).unwrap_or_default();
+                match tokio::time::timeout(HTTP_IDLE_TIMEOUT, client.write_all(bytes)).await {
+                    Ok(Ok(())) => last_progress = Instant::now(),
+                    Ok(Err(_)) => break ProxyEnd::ClientClosed,
+                    Err(_) => break ProxyEnd::ClientStalled,
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break expiry,
+            // Another connection started or stopped waiting: the deadlines change.
+            Ok(()) = contended.changed() => {}
+        }
+    };
+    let _ = client.shutdown().await;
+    (end, scan.requests())
+}
+
+/// When the current phase times out, and how that end is counted.
+fn deadline(
+    phase: Phase,
+    contended: bool,
+    last_progress: Instant,
+    phase_started: Instant,
+) -> (Instant, ProxyEnd) {
+    match phase {
+        Phase::Idle if contended => (
+            last_progress + HTTP_IDLE_TIMEOUT_CONTENDED,
+            ProxyEnd::IdleContended,
+        ),
+        Phase::Idle => (last_progress + HTTP_IDLE_TIMEOUT, ProxyEnd::Idle),
+        Phase::Head => {
+            let limit = if contended {
+                HTTP_HEAD_TIMEOUT_CONTENDED
+            } else {
+                HTTP_HEAD_TIMEOUT
+            };
+            (phase_started + limit, ProxyEnd::HeadTimeout)
+        }
+        Phase::Body { .. } => (phase_started + HTTP_BODY_TIMEOUT, ProxyEnd::BodyTimeout),
+        Phase::Awaiting => (phase_started + HTTP_REPLY_TIMEOUT, ProxyEnd::ReplyTimeout),
+    }
+}
+
+/// A complete one-shot answer written by the proxy or the admission itself, then close.
+#[must_use]
+pub fn refusal(code: u16, reason: &str, text: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {len}\r\nAccess-Control-Allow-Origin: *\r\n\
+         Access-Control-Allow-Private-Network: true\r\nConnection: close\r\n\r\n{text}\n",
+        len = text.len() + 1
+    )
+    .into_bytes()
+}
