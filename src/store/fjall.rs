@@ -48,6 +48,22 @@
 //! apply at every open. To retune an existing database, move its events into a new data dir
 //! (`store export` / `store import`).
 //!
+//! # Memtables are sealed here, not by fjall
+//!
+//! fjall 3.1.13 asks its worker to seal a memtable after every batch that finds it over its
+//! size (a `try_send` into the worker's queue of 1 000 messages), and the worker, handling
+//! that request, queues the flush with a blocking `send` into the same queue. One event is one
+//! batch here, so a burst of writes while the one worker compacts fills the queue with such
+//! requests, and the worker then blocks on a send only it could drain: nothing is flushed again,
+//! the memtables grow without bound (83 MB after 100 000 events) and the journal, sealed only at
+//! a flush, grows past its 64 MB mark (115 MB); the next open replays that unflushed tail into
+//! memory (131 MiB). So [`Open::write`] seals a keyspace's memtable itself, from the writing
+//! thread, before a batch would take it past its size (fjall's `Keyspace::rotate_memtable`, a
+//! hidden but public function): fjall never finds a memtable over its limit and never queues such
+//! a request. A clean close (dropping [`FjallKv`]) also seals every memtable and waits for the
+//! flushes, so the next open replays nothing; after a crash it replays at most what the memtables
+//! held (a few MiB). Measurements: `docs/storage.md` "Open-time memory".
+//!
 //! # Known limit
 //!
 //! fjall halts a writer while a keyspace has 4 or more sealed memtables waiting for its worker.
@@ -60,7 +76,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ::fjall::compaction::Leveled;
-use ::fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+use ::fjall::{
+    AbstractTree as _, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+};
 
 use super::{Kv, Op, Space, StoreError};
 
@@ -71,6 +89,13 @@ mod tests;
 /// to about twice this (the active one rotates only past 64 MB, a sealed one goes only once
 /// every keyspace has flushed past it), so every board's disk budget counts ≈ 128 MiB for them.
 pub const JOURNAL_FLOOR: u64 = 64 << 20;
+
+/// Most bytes fjall's journals hold on disk while memtables flush as they fill (checked by a
+/// test): the active journal, preallocated to 64 MiB, is sealed at the first flush after its
+/// write position passes fjall's hard-coded 64 000 000 bytes (so it passes that by at most the
+/// writes between two flushes), and a sealed one is deleted once every keyspace has flushed past
+/// it (fjall asks the keyspaces that lag to flush once sealed journals reach [`JOURNAL_FLOOR`]).
+pub const JOURNAL_DISK_MAX: u64 = 2 * JOURNAL_FLOOR + (8 << 20);
 
 /// fjall worker threads (flush and compaction): one, so background writes stay sequential on
 /// the SD card and the daemon stays within its thread budget (ARCHITECTURE.md "Threads").
@@ -102,6 +127,19 @@ pub const PROBE_BYTES: usize = 64 << 10;
 /// persist calls are refused at once before the next attempt (the gap doubles per failure up
 /// to this), so a disk that takes the probe but not the database is not reopened every turn.
 pub const RECOVERY_BACKOFF_MAX: u32 = 16;
+
+/// Bytes a memtable entry costs beyond its key and value, as fjall counts a memtable's size
+/// (its `InternalValue`: two slices, a sequence number and a type; 56 bytes in fjall 3.1.13,
+/// a test checks that this covers it). Over-counting only seals a memtable a little early.
+pub const MEMTABLE_ENTRY_OVERHEAD: u64 = 64;
+
+/// How long a clean close waits for fjall's worker to flush the memtables it sealed, in polls
+/// of [`CLOSE_POLL`]: 10 s, far more than flushing a few MiB takes even on an SD card. A worker
+/// that died (a full disk) makes a close wait this long once; recovery then replays the journal.
+pub const CLOSE_POLLS: u32 = 1_000;
+
+/// See [`CLOSE_POLLS`].
+const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The probe file, in the database directory (fjall ignores files it does not name).
 const PROBE_NAME: &str = "nostrp2p-space-probe.tmp";
@@ -166,6 +204,11 @@ struct Open {
     index: Keyspace,
     state: Keyspace,
     db: Database,
+    /// Memtable sizes at which [`Open::write`] seals a keyspace's memtable itself (events,
+    /// index, state): see "Memtables are sealed here, not by fjall" in the module docs.
+    memtable_bytes: [u64; 3],
+    /// fjall's journal count at the last [`Open::trim_journals`].
+    journals_seen: usize,
 }
 
 impl Open {
@@ -198,6 +241,12 @@ impl Open {
             index,
             state,
             db,
+            memtable_bytes: [
+                config.memtable_events_bytes,
+                config.memtable_index_bytes,
+                config.memtable_state_bytes,
+            ],
+            journals_seen: 1,
         })
     }
 
@@ -209,8 +258,38 @@ impl Open {
         }
     }
 
-    /// Writes `ops` as one atomic batch (journal buffer only).
+    fn keyspaces(&self) -> [&Keyspace; 3] {
+        [&self.events, &self.index, &self.state]
+    }
+
+    /// Writes `ops` as one atomic batch (journal buffer only), first sealing each memtable the
+    /// batch would take past its size, so fjall never finds one over its limit (module docs).
     fn write(&self, ops: &[Op]) -> Result<(), ::fjall::Error> {
+        let mut adds = [0u64; 3];
+        for op in ops {
+            let (space, bytes) = match op {
+                Op::Put(space, key, value) => (*space, key.len() + value.len()),
+                Op::Delete(space, key) => (*space, key.len()),
+            };
+            let slot = match space {
+                Space::Events => 0,
+                Space::Index => 1,
+                Space::State => 2,
+            };
+            adds[slot] += bytes as u64 + MEMTABLE_ENTRY_OVERHEAD;
+        }
+        let keyspaces = self
+            .keyspaces()
+            .into_iter()
+            .zip(adds)
+            .zip(self.memtable_bytes);
+        for ((keyspace, add), limit) in keyspaces {
+            if add > 0 && keyspace.tree.active_memtable().size() + add > limit {
+                // Seals the memtable and queues its flush for the worker; `false` when the
+                // memtable is empty (a batch larger than the limit alone).
+                keyspace.rotate_memtable()?;
+            }
+        }
         let mut batch = self.db.batch();
         for op in ops {
             match op {
@@ -221,6 +300,46 @@ impl Open {
             }
         }
         batch.commit()
+    }
+}
+
+impl Open {
+    /// When fjall has sealed a journal since the last call, seals every memtable, so each
+    /// keyspace flushes past that journal and fjall deletes it. fjall itself asks the keyspaces
+    /// that lag to flush only once sealed journals pass its 64 MiB cap, which a sealed journal
+    /// (64 000 000 bytes and a little) does not, so two sealed journals and the active one, about
+    /// 200 MB, could pile up where a keyspace fills its memtable slowly (module docs).
+    fn trim_journals(&mut self) -> Result<(), ::fjall::Error> {
+        let journals = self.db.journal_count();
+        if journals > self.journals_seen {
+            for keyspace in self.keyspaces() {
+                keyspace.rotate_memtable()?;
+            }
+        }
+        self.journals_seen = journals;
+        Ok(())
+    }
+
+    /// Seals every non-empty memtable and waits (at most [`CLOSE_POLLS`] polls) until fjall's
+    /// worker has flushed them, so the next open replays nothing from the journal. Errors are
+    /// left to the next open's recovery: nothing here is needed for durability.
+    fn flush_memtables(&self) {
+        for keyspace in self.keyspaces() {
+            if keyspace.rotate_memtable().is_err() {
+                return;
+            }
+        }
+        for _ in 0..CLOSE_POLLS {
+            let sealed: usize = self
+                .keyspaces()
+                .iter()
+                .map(|k| k.sealed_memtable_count())
+                .sum();
+            if sealed == 0 && self.db.outstanding_flushes() == 0 {
+                return;
+            }
+            std::thread::sleep(CLOSE_POLL);
+        }
     }
 }
 
@@ -273,6 +392,19 @@ impl std::fmt::Debug for FjallKv {
             .field("pending", &self.pending.len())
             .field("reopens", &self.reopens)
             .finish_non_exhaustive()
+    }
+}
+
+/// A clean close: the memtables are flushed first, so the next open replays none of the journal
+/// (module docs, "Memtables are sealed here, not by fjall"). After a failed write or persist it
+/// only drops the database, as a crash would.
+impl Drop for FjallKv {
+    fn drop(&mut self) {
+        if self.failure.is_none()
+            && let Some(open) = &self.open
+        {
+            open.flush_memtables();
+        }
     }
 }
 
@@ -343,6 +475,21 @@ impl FjallKv {
         self.open.as_ref().map_or(0, |o| {
             o.db.outstanding_flushes() + o.db.active_compactions()
         })
+    }
+
+    /// Bytes of fjall's journals on disk (the active one and any sealed ones), and how many
+    /// there are. Reported, and checked by the tests of the journal bound.
+    #[must_use]
+    pub fn journal_stats(&self) -> (u64, usize) {
+        self.open.as_ref().map_or((0, 0), |o| {
+            (o.db.journal_disk_space().unwrap_or(0), o.db.journal_count())
+        })
+    }
+
+    /// Bytes held in the memtables of the three keyspaces (active and sealed).
+    #[must_use]
+    pub fn memtable_bytes(&self) -> u64 {
+        self.open.as_ref().map_or(0, |o| o.db.write_buffer_size())
     }
 
     /// Whether writes are refused until a reopen succeeds (the last write or persist failed).
@@ -541,7 +688,9 @@ impl Kv for FjallKv {
             // A successful recovery ends with a persist of everything pending.
             return self.recover(OP);
         }
-        self.persist_now(OP)
+        self.persist_now(OP)?;
+        let trimmed = self.open.as_mut().map_or(Ok(()), Open::trim_journals);
+        trimmed.map_err(|e| self.fail(OP, e))
     }
 
     fn disk_bytes(&self) -> u64 {

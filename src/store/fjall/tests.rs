@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::Path;
 
+use ::fjall::AbstractTree as _;
 use tempfile::TempDir;
 
 use super::{FjallConfig, FjallKv};
@@ -260,4 +261,165 @@ fn a_second_open_is_refused_as_locked() {
     );
     drop(first);
     drop(FjallKv::open(&path, FjallConfig::default()).unwrap());
+}
+
+/// Small memtables, so a test fills each many times over.
+fn small_memtables() -> FjallConfig {
+    FjallConfig {
+        memtable_events_bytes: 64 << 10,
+        memtable_index_bytes: 32 << 10,
+        memtable_state_bytes: 16 << 10,
+        ..FjallConfig::default()
+    }
+}
+
+/// `len` bytes that do not compress (fjall compresses journal entries).
+fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A 32-byte key, unique per `tag` and `i`.
+fn key(tag: u8, i: u32) -> Vec<u8> {
+    let mut key = vec![tag];
+    key.extend_from_slice(&i.to_be_bytes());
+    key.extend_from_slice(&[0xab; 27]);
+    key
+}
+
+/// One batch touching every keyspace, as a stored event does: a record of `record` bytes, a few
+/// index keys, the usage counters.
+fn batch(i: u32, record: usize) -> Vec<Op> {
+    let id = |tag: u8| key(tag, i);
+    vec![
+        Op::Put(Space::Events, id(0), noise(i, record)),
+        Op::Put(Space::Index, id(1), Vec::new()),
+        Op::Put(Space::Index, id(2), Vec::new()),
+        Op::Put(Space::Index, id(3), Vec::new()),
+        Op::Put(Space::State, b"usage".to_vec(), i.to_le_bytes().to_vec()),
+    ]
+}
+
+#[test]
+fn the_entry_overhead_covers_what_fjall_counts() {
+    let t = TempFjall::new();
+    let mut kv = t.kv;
+    let (key, value) = (b"k".to_vec(), vec![7u8; 100]);
+    kv.write(vec![Op::Put(Space::State, key.clone(), value.clone())])
+        .unwrap();
+    let state = &kv.open.as_ref().unwrap().state;
+    let counted = state.tree.active_memtable().size();
+    assert!(
+        counted > (key.len() + value.len()) as u64
+            && counted <= (key.len() + value.len()) as u64 + super::MEMTABLE_ENTRY_OVERHEAD,
+        "fjall counts {counted} bytes for a {}-byte entry",
+        key.len() + value.len()
+    );
+}
+
+/// The cause of the 131 MiB open (docs/storage.md "Open-time memory"): fjall asks its worker
+/// to seal a memtable after every batch that finds it over its size, with a blocking send into
+/// the worker's own bounded queue; a burst of batches while the one worker is busy fills that
+/// queue and the worker blocks on itself, so nothing flushes again, the memtables grow without
+/// bound and the journal never rotates. The backend seals memtables before fjall would ask.
+#[test]
+fn memtables_are_sealed_before_fjall_would_ask_its_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_memtables();
+    let mut kv = FjallKv::open(dir.path().join("db"), config).unwrap();
+    let limits = [
+        config.memtable_events_bytes,
+        config.memtable_index_bytes,
+        config.memtable_state_bytes,
+    ];
+    for i in 0..4_000 {
+        kv.write(batch(i, 300 + (i as usize * 37) % 900)).unwrap();
+        if i % 64 == 63 {
+            kv.persist().unwrap();
+        }
+        let open = kv.open.as_ref().unwrap();
+        for (keyspace, limit) in open.keyspaces().into_iter().zip(limits) {
+            let size = keyspace.tree.active_memtable().size();
+            assert!(
+                size <= limit,
+                "batch {i}: {:?} holds {size} bytes, over its {limit}",
+                keyspace.name()
+            );
+        }
+        // Active and at most 4 sealed memtables per keyspace (fjall halts writes at 4).
+        assert!(kv.memtable_bytes() <= 5 * limits.iter().sum::<u64>());
+    }
+}
+
+/// The bound behind the open-time memory: journals on disk stay within
+/// [`super::JOURNAL_DISK_MAX`] while far more than that is written, and after a clean close
+/// a new open replays nothing into memory.
+#[test]
+fn journals_stay_bounded_and_a_clean_close_leaves_nothing_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let written: u64 = {
+        let mut kv = FjallKv::open(&path, FjallConfig::default()).unwrap();
+        let mut written = 0;
+        let mut most = 0;
+        // ≈ 150 MB through the journal: the active journal is sealed twice.
+        for i in 0..2_300 {
+            let ops = batch(i, 64 << 10);
+            written += ops.iter().map(super::op_bytes).sum::<usize>() as u64;
+            kv.write(ops).unwrap();
+            if i % 8 == 7 {
+                kv.persist().unwrap();
+                most = most.max(journal_files(&path));
+            }
+        }
+        kv.persist().unwrap();
+        assert!(
+            most <= super::JOURNAL_DISK_MAX,
+            "journals held {most} bytes on disk, over {}",
+            super::JOURNAL_DISK_MAX
+        );
+        written
+    };
+    assert!(
+        written > super::JOURNAL_DISK_MAX,
+        "wrote enough to pass the bound"
+    );
+    let kv = FjallKv::open(&path, FjallConfig::default()).unwrap();
+    assert_eq!(
+        kv.memtable_bytes(),
+        0,
+        "a clean close flushed every memtable"
+    );
+    assert_eq!(kv.journal_stats().1, 1, "only the active journal is left");
+    let names: Vec<_> = fs::read_dir(&path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jnl"))
+        .collect();
+    assert_eq!(names, ["2.jnl"], "the active journal was sealed twice");
+    assert_eq!(
+        kv.get(Space::Events, &key(0, 2_299))
+            .unwrap()
+            .map(|v| v.len()),
+        Some(64 << 10)
+    );
+}
+
+/// Bytes of the journal files (`*.jnl`) in the database directory, as their lengths (fjall
+/// preallocates the active one to 64 MiB).
+fn journal_files(path: &Path) -> u64 {
+    fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jnl"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
 }
