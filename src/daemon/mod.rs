@@ -53,6 +53,8 @@ pub enum DaemonError {
     Runtime(io::Error),
     #[error(transparent)]
     Store(#[from] store::StoreOpenError),
+    #[error(transparent)]
+    Http(#[from] crate::api::http::StartError),
     #[error("cannot start the mesh: {0}")]
     Mesh(String),
 }
@@ -201,6 +203,11 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
             Instant::now(),
         )
         .map_err(DaemonError::Mesh)?;
+        let lan = crate::api::admission::LanPolicy {
+            allow_cgnat: config.allow_cgnat,
+            allow_any: false,
+        };
+        let (http, http_server) = crate::api::http::start(&api_socket(dir.path()), lan)?;
         let mut notifier = notify::Notifier::from_env();
         notifier.ready(&format!("serving {}", nip19::encode_npub(&identity.owner)));
         let result = run::run(
@@ -210,12 +217,15 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
                 node,
                 mesh,
                 retention,
+                http,
             },
             &mut notifier,
             started,
             shutdown,
         )
         .await;
+        // The loop dropped its side of the API: no request waits for an answer any more.
+        http_server.stop();
         if let Err(e) = dir.remove_file(RUNNING_FILE) {
             ::log::warn!(
                 "cannot remove {}: {e}",
@@ -226,6 +236,17 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
     })?;
     ::log::info!("stopped cleanly");
     Ok(())
+}
+
+/// Where tiny_http's private socket lives: `$RUNTIME_DIRECTORY` under systemd (the unit keeps
+/// the state directory for state), else the data dir.
+fn api_socket(data_dir: &std::path::Path) -> PathBuf {
+    let runtime = std::env::var_os("RUNTIME_DIRECTORY")
+        .and_then(|v| std::env::split_paths(&v).next())
+        .filter(|p| p.is_absolute());
+    runtime
+        .unwrap_or_else(|| data_dir.to_owned())
+        .join(crate::api::http::SOCKET_FILE)
 }
 
 async fn bind(config: &Config) -> Result<run::Sockets, DaemonError> {

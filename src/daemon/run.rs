@@ -10,22 +10,18 @@ use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::JoinSet;
 
 use super::mesh::Mesh;
 use super::status;
 use super::store::{NodeStore, Retention};
 use crate::api::Committed;
+use crate::api::http::Http;
 use crate::node::{Node, NodeEvent};
 use crate::nostr::{PubKey, UnixTime, nip19};
 use crate::store::EventStore;
 
 /// The daemon's node type.
 pub type DaemonNode = Node<NodeStore>;
-
-/// Most `/status` connections served at once; more are closed at accept. Status is for
-/// `nostrp2p status` and monitoring, a handful of callers.
-pub const STATUS_CONNECTIONS_MAX: usize = 8;
 
 /// How long the loop pauses after a failed accept, so a persistent failure cannot spin it.
 const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -38,7 +34,7 @@ const DATAGRAM_BUF: usize = 2048;
 pub struct Sockets {
     /// UDP on P: the mesh.
     pub mesh: UdpSocket,
-    /// TCP on P+1: the API port (only `/status` so far).
+    /// TCP on P+1: the REST API (`/publish`, `/req`, `/status`, `/metrics`).
     pub api: TcpListener,
 }
 
@@ -59,13 +55,8 @@ pub struct Parts {
     pub node: DaemonNode,
     pub mesh: Mesh,
     pub retention: Retention,
-}
-
-/// Counters the loop keeps; reported by `/status`.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counters {
-    status_refused_not_lan: u64,
-    status_refused_busy: u64,
+    /// The REST API's loop side (admission, proxies, dispatch, parked answers).
+    pub http: Http,
 }
 
 /// Sleeps until `deadline`, or forever when there is none (a `select!` branch that never fires).
@@ -100,6 +91,7 @@ pub async fn run(
         mut node,
         mut mesh,
         mut retention,
+        mut http,
     } = parts;
     // The loop body works through references, as the state machines' own methods do.
     let (node, mesh) = (&mut node, &mut mesh);
@@ -107,10 +99,7 @@ pub async fn run(
     // Retention runs soon after start, then on its own schedule.
     let mut retention_due = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut buf = vec![0u8; DATAGRAM_BUF];
-    let mut counters = Counters::default();
-    let mut status_tasks = JoinSet::new();
     loop {
-        while status_tasks.try_join_next().is_some() {}
         tokio::select! {
             biased;
             signal = &mut shutdown => {
@@ -133,21 +122,7 @@ pub async fn run(
                 retention_due = tokio::time::Instant::now() + next;
             }
             accepted = sockets.api.accept() => match accepted {
-                Ok((stream, peer)) if !status::is_lan(peer.ip()) => {
-                    counters.status_refused_not_lan += 1;
-                    log::debug!("api: refused {peer}: not on the LAN");
-                    drop(stream);
-                }
-                Ok((stream, peer)) if status_tasks.len() >= STATUS_CONNECTIONS_MAX => {
-                    counters.status_refused_busy += 1;
-                    log::debug!("api: refused {peer}: {STATUS_CONNECTIONS_MAX} connections open");
-                    drop(stream);
-                }
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let body = status_json(&info, started, counters, node, mesh);
-                    status_tasks.spawn(status::serve(stream, peer, body));
-                }
+                Ok((stream, peer)) => http.admit(stream, peer),
                 Err(e) => {
                     // Out of descriptors (EMFILE) and the like fail at once on every call:
                     // pause instead of spinning the one thread.
@@ -155,23 +130,31 @@ pub async fn run(
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 }
             },
+            req = http.recv() => {
+                // The status document is built only for the routes that show it.
+                let status = req
+                    .needs_status()
+                    .then(|| status_json(&info, started, node, mesh, &http));
+                http.handle(node, unix_now(), req, status);
+            }
         }
         mesh.flush(&sockets.mesh, node.store_mut(), Instant::now());
-        end_turn(node);
+        end_turn(node, &mut http);
     }
     mesh.save_book(node.store_mut(), Instant::now());
-    // Replies already accepted finish (each has its own deadline); nothing else is pending.
-    while status_tasks.join_next().await.is_some() {}
-    if let Err(e) = node.store_mut().commit() {
+    let result = node.store_mut().commit();
+    if let Err(e) = &result {
         log::warn!("store: final commit failed: {e}");
     }
+    // Nothing is parked across turns; should a write be, it learns how the last commit went.
+    http.release(&Committed::from_result(&result));
     Ok(())
 }
 
 /// The end of every turn: the node's output goes to the API (live subscriptions), then one
 /// commit makes the turn's writes durable, then the acknowledgements parked until it are
 /// released. A turn that wrote nothing skips the commit.
-fn end_turn(node: &mut DaemonNode) {
+fn end_turn(node: &mut DaemonNode, http: &mut Http) {
     while let Some(event) = node.poll_event() {
         match event {
             NodeEvent::Arrived(_event) => {}
@@ -182,22 +165,23 @@ fn end_turn(node: &mut DaemonNode) {
         if let Err(e) = &result {
             log::warn!("store: commit failed, the turn's writes are refused: {e}");
         }
-        let _committed = Committed::from_result(&result);
+        let committed = Committed::from_result(&result);
+        http.release(&committed);
     }
 }
 
 fn status_json(
     info: &NodeInfo,
     started: Instant,
-    counters: Counters,
     node: &DaemonNode,
     mesh: &Mesh,
-) -> String {
+    http: &Http,
+) -> serde_json::Value {
     let (threads, rss) = status::process_usage();
     let usage = node.store().usage();
     let ring = node.ring();
     let stats = node.stats();
-    let value = serde_json::json!({
+    serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": started.elapsed().as_secs(),
         "owner": nip19::encode_npub(&info.owner),
@@ -229,12 +213,6 @@ fn status_json(
             "refused": stats.refused,
             "commits_failed": stats.commits_failed,
         },
-        "api": {
-            "refused_not_lan": counters.status_refused_not_lan,
-            "refused_busy": counters.status_refused_busy,
-        },
-    });
-    let mut text = value.to_string();
-    text.push('\n');
-    text
+        "http": http.stats_json(),
+    })
 }

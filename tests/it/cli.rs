@@ -75,8 +75,8 @@ fn server_first_start_creates_keys_serves_status_and_stops_on_sigterm() {
     assert_eq!(status["owner"], owner.as_str());
     assert_eq!(status["node_id"], node.as_str());
     assert_eq!(
-        status["threads"], 2,
-        "the current_thread loop and fjall's one worker"
+        status["threads"], 8,
+        "the loop, fjall's worker, tiny_http's accept thread and pool of 4, the REST bridge"
     );
     assert_eq!(status["store"]["events"], 0);
     assert!(data.join("db").is_dir(), "the store lives in DATA_DIR/db");

@@ -9,6 +9,8 @@ mod docs;
 mod layering;
 mod mesh;
 mod packaging;
+mod rest;
+mod rest_root;
 mod root;
 mod store_crash;
 mod store_root;

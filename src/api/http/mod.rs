@@ -85,6 +85,20 @@ pub const HTTP_IDLE_TIMEOUT_CONTENDED: Duration = Duration::from_millis(100);
 /// turn takes milliseconds; past this the loop is stuck and the watchdog will restart it.
 pub const HTTP_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// After a proxied connection ends, how long its slot waits for tiny_http to close its side
+/// of the Unix connection (its thread is busy until then, e.g. still reading a body for the
+/// bridge, which [`HTTP_REPLY_TIMEOUT`] bounds anyway).
+pub const HTTP_DETACH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Then how long before the slot is reused: tiny_http marks a finished thread idle a moment
+/// after it closed the connection, and a slot reused sooner makes it spawn a fifth pool thread.
+pub const HTTP_SLOT_SETTLE: Duration = Duration::from_millis(20);
+
+/// How long [`start`] waits after starting tiny_http before the first connection may reach
+/// it: its 4 pool threads must have parked, or the first connection makes it spawn a fifth
+/// (seen as 9 threads right after start without this). Parking takes microseconds.
+pub const HTTP_POOL_STARTUP: Duration = Duration::from_millis(50);
+
 /// Each proxy direction's buffer (two per attached connection).
 pub const HTTP_PROXY_BUF: usize = 8 * 1024;
 
@@ -240,6 +254,7 @@ pub fn start(socket: &Path, policy: LanPolicy) -> Result<(Http, HttpServer), Sta
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| StartError::Server(e.to_string()))?;
+    std::thread::sleep(HTTP_POOL_STARTUP);
     let server = Arc::new(server);
     let (tx, rx) = mpsc::channel(HTTP_QUEUE_MAX);
     let stats = Arc::new(BridgeStats::default());
