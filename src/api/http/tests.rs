@@ -239,3 +239,103 @@ fn other_kinds_are_served_signed_and_ascending() {
     assert_eq!(times, vec![9_000, 9_100]);
     assert!(evts.iter().all(|e| e.sig.is_some()));
 }
+
+mod fuzz {
+    //! Every decoder a REST client reaches, through the one dispatch: whatever the body, the
+    //! answer is one of the documented codes, never a panic.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const CODES: [u16; 11] = [200, 400, 403, 404, 405, 406, 409, 413, 415, 500, 503];
+
+    fn method(i: u8) -> Method {
+        match i % 5 {
+            0 => Method::Get,
+            1 => Method::Head,
+            2 => Method::Post,
+            3 => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    /// Any JSON value, small.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,20}".prop_map(Value::from),
+            "[0-9a-f]{64}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn check(n: &mut Node<Store<MemoryKv>>, req: &HttpRequest) -> Result<(), TestCaseError> {
+        match dispatch(n, NOW, req, None) {
+            Dispatched::Now(r) => prop_assert!(CODES.contains(&r.status), "{}", r.status),
+            Dispatched::AfterCommit => {}
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_bytes_on_any_route(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            path in prop::sample::select(vec!["/publish", "/req", "/status", "/metrics", "/", "/x"]),
+            m in any::<u8>(),
+            json_type in any::<bool>(),
+        ) {
+            let mut n = node(true);
+            let (mut req, _rx) = HttpRequest::new(method(m), path, Body::Bytes(body));
+            if json_type {
+                req.content_type = Some("application/json".to_owned());
+            }
+            check(&mut n, &req)?;
+        }
+
+        /// A valid event with one field replaced by any JSON value.
+        #[test]
+        fn event_with_one_field_of_any_type(
+            field in prop::sample::select(vec![
+                "id", "pubkey", "created_at", "kind", "tags", "content", "sig", "extra",
+            ]),
+            value in json(),
+        ) {
+            let mut n = node(true);
+            let e = ev(1, 9_000, 1, vec![Tag::new(["t", "x"])], "hello");
+            let mut v: Value = serde_json::from_str(&e.to_json()).unwrap();
+            v[field] = value;
+            check(&mut n, &post("/publish", v.to_string().as_bytes()))?;
+        }
+
+        /// upstream filters with any value in any field.
+        #[test]
+        fn req_with_any_field_values(
+            field in prop::sample::select(vec!["ids", "authors", "kinds", "since", "until", "limit"]),
+            value in json(),
+            kind in prop::sample::select(vec![0i64, 1, 3, 6, 40_000, 70_000]),
+        ) {
+            let mut n = node(true);
+            let mut v = serde_json::json!({"kinds": [kind]});
+            v[field] = value;
+            check(&mut n, &post("/req", v.to_string().as_bytes()))?;
+        }
+
+        #[test]
+        fn content_types_never_panic(s in ".{0,80}") {
+            let _ = is_json(Some(&s));
+        }
+    }
+}
