@@ -31,6 +31,13 @@ fn main() {
         rss_probe(args.get(i + 1).expect("--rss-probe DIR"));
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--write-and-abort") {
+        write_and_abort(
+            args.get(i + 1).expect("--write-and-abort DIR N"),
+            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
+        );
+        return;
+    }
     let bench_mode = args.iter().any(|a| a == "--bench");
     let events_n = args
         .iter()
@@ -68,8 +75,11 @@ fn main() {
     let usage = disk.usage();
     let du = dir_bytes(dir.path());
     let rss = rss_bytes();
+    // A clean close (flushes the memtables), then a fresh process opens the store; and the
+    // same after a writer killed mid-stream.
     drop(disk);
     let probe = probe_rss(&dir.path().join("db"));
+    let probe_killed = crash_probe(events_n);
 
     // The same ingest without key-value separation: what separation buys in bytes written.
     let inline_dir = tempfile::Builder::new()
@@ -149,6 +159,7 @@ fn main() {
         },
         "rss_bytes_after": rss,
         "store_process_rss": probe,
+        "store_process_rss_after_kill": probe_killed,
         "per_commit": PER_COMMIT,
     });
     println!("{out}");
@@ -177,6 +188,9 @@ fn rss_probe(db: &str) {
     let store =
         Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
     let opened = rss_bytes();
+    let opened_hwm = status_bytes("VmHWM:");
+    let (journal_bytes, journals) = store.kv().journal_stats();
+    let memtable_bytes = store.kv().memtable_bytes();
     let recent = Filter::from_value(&serde_json::json!({"limit": 100})).expect("filter");
     let mut served = 0;
     for _ in 0..50 {
@@ -194,10 +208,54 @@ fn rss_probe(db: &str) {
         "events": store.usage().events,
         "rss_start": before,
         "rss_opened": opened,
+        "hwm_opened": opened_hwm,
+        "journal_bytes": journal_bytes,
+        "journals": journals,
+        "memtable_bytes": memtable_bytes,
         "rss_after_queries": rss_bytes(),
         "served": served,
     });
     println!("{out}");
+}
+
+/// The child side of [`crash_probe`]: writes `n` corpus events into a new store at `db` in
+/// commits of [`PER_COMMIT`], then aborts, as SIGKILL would stop it: no destructor runs (so no
+/// flush at close), and the page cache keeps what was written.
+fn write_and_abort(db: &str, n: usize) {
+    let corpus: Vec<Event> = Corpus::new(42, 2_000, 1_760_000_000).take(n).collect();
+    let mut store =
+        Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
+    ingest(&mut store, &corpus);
+    std::process::abort();
+}
+
+/// The RSS of a fresh process that opens a store whose writer was killed after writing
+/// `n` events: recovery replays what the memtables held at the kill.
+fn crash_probe(n: usize) -> Option<serde_json::Value> {
+    let dir = tempfile::Builder::new()
+        .prefix("nostrp2p-killed-")
+        .tempdir_in(bench_dir())
+        .ok()?;
+    let db = dir.path().join("db");
+    let status = std::process::Command::new(std::env::current_exe().ok()?)
+        .arg("--write-and-abort")
+        .arg(&db)
+        .arg(n.to_string())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    assert!(!status.success(), "the writer was meant to abort");
+    probe_rss(&db)
+}
+
+/// A field of `/proc/self/status`, in bytes (the kernel gives KiB).
+fn status_bytes(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
 }
 
 /// Where the database goes: `NOSTRP2P_BENCH_DIR` (a real disk or an SD card) or the temp dir.
@@ -322,12 +380,7 @@ fn proc_io_write_bytes() -> Option<u64> {
 }
 
 fn rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
+    status_bytes("VmRSS:")
 }
 
 /// Sectors written to the block device holding `path` (`/sys/block/*/stat`, field 7): counts

@@ -93,12 +93,20 @@ def store_section(r, quick):
         if t.get("device_bytes_written") is not None:
             parts.append(f"device {t['device_bytes_written'] / tl:.1f}× logical")
         lines.append("- trickle load (an idle home node): " + "; ".join(parts))
-    pr = r.get("store_process_rss")
-    if pr and pr.get("rss_after_queries"):
-        lines.append(f"- RSS of a fresh process holding this store ({pr['events']:,} events) after 250 queries: "
-                     f"**{pr['rss_after_queries'] / 1048576:.1f} MiB** (at start {pr['rss_start'] / 1048576:.1f} MiB, "
-                     f"opened {pr['rss_opened'] / 1048576:.1f} MiB; the benchmark binary, not the daemon; "
-                     f"the daemon's figure comes with the client API)")
+    for key, how in [("store_process_rss", "after a clean stop"),
+                     ("store_process_rss_after_kill", "after its writer was killed at the end of the ingest (abort: no flush at close)")]:
+        pr = r.get(key)
+        if not (pr and pr.get("rss_after_queries")):
+            continue
+        mib = lambda b: f"{b / 1048576:.1f} MiB"
+        extra = ""
+        if pr.get("memtable_bytes") is not None:
+            extra = (f"; recovery left {mib(pr['memtable_bytes'])} in memtables, "
+                     f"{pr['journals']} journal file(s), {mib(pr['journal_bytes'])} long")
+        lines.append(f"- RSS of a fresh process opening this store ({pr['events']:,} events) {how}: "
+                     f"**{mib(pr['rss_opened'])} right after open** (peak {mib(pr.get('hwm_opened') or pr['rss_opened'])}, "
+                     f"{mib(pr['rss_start'])} before open), {mib(pr['rss_after_queries'])} after 250 queries{extra} "
+                     f"(the benchmark binary, not the daemon)")
     if r.get("rss_bytes_after"):
         lines.append(f"- RSS of the benchmark process after ingest and queries (both stores and the corpus in memory, "
                      f"so an upper bound): {r['rss_bytes_after'] / 1048576:.1f} MiB")
