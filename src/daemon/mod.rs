@@ -172,6 +172,12 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
         // Handlers first: a SIGTERM during start-up must still stop us cleanly.
         let shutdown = signals::shutdown().map_err(DaemonError::Runtime)?;
         let sockets = bind(config).await?;
+        // The REST server is up before the banner says the node runs.
+        let lan = crate::api::admission::LanPolicy {
+            allow_cgnat: config.allow_cgnat,
+            allow_any: false,
+        };
+        let (http, http_server) = crate::api::http::start(&api_socket(dir.path()), lan)?;
         let info = run::NodeInfo {
             owner: identity.owner,
             node_id: identity.node.public(),
@@ -203,11 +209,6 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
             Instant::now(),
         )
         .map_err(DaemonError::Mesh)?;
-        let lan = crate::api::admission::LanPolicy {
-            allow_cgnat: config.allow_cgnat,
-            allow_any: false,
-        };
-        let (http, http_server) = crate::api::http::start(&api_socket(dir.path()), lan)?;
         let mut notifier = notify::Notifier::from_env();
         notifier.ready(&format!("serving {}", nip19::encode_npub(&identity.owner)));
         let result = run::run(

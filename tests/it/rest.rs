@@ -732,3 +732,36 @@ fn flood_of_idle_connections_keeps_serving_with_bounded_threads() {
         "live heap back to baseline within 2 MiB: {heap_before} -> {heap_after}"
     );
 }
+
+#[test]
+fn the_private_socket_is_0600_replaces_a_stale_one_and_goes_at_a_clean_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("api.sock");
+    // A socket file left behind by a crash.
+    drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind a stale socket"));
+    assert!(sock.exists());
+    let server = Server::start(dir.path(), &[]);
+    let mode = std::fs::metadata(&sock)
+        .expect("api.sock")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        request(server.api_addr(), "GET", "/status", &[], b"").code,
+        200
+    );
+    assert_eq!(server.stop("TERM").code(), Some(0));
+    assert!(!sock.exists(), "removed at a clean stop");
+
+    // Something else at that path is never removed: the node refuses to start.
+    std::fs::write(&sock, b"not a socket").expect("write");
+    let out = crate::support::server_once(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("api.sock") && err.contains("not a socket"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&sock).expect("kept"), b"not a socket");
+}

@@ -46,7 +46,7 @@ use crate::node::Node;
 use crate::nostr::UnixTime;
 use crate::store::{EventStore, StateStore};
 use bridge::{Body, BridgeStats, HttpRequest, Method, ReplyTo};
-use proxy::ProxyEnd;
+use proxy::{ProxyEnd, ProxyOutcome};
 use reply::Reply;
 use routes::Route;
 
@@ -184,6 +184,7 @@ struct Stats {
     status_4xx: u64,
     status_5xx: u64,
     body_too_large: u64,
+    detach_timeouts: u64,
     parked_max: usize,
 }
 
@@ -210,7 +211,7 @@ pub struct Http {
     attached: usize,
     waiting: VecDeque<TcpStream>,
     contended: watch::Sender<bool>,
-    proxies: JoinSet<(ProxyEnd, u64)>,
+    proxies: JoinSet<ProxyOutcome>,
     refusals: JoinSet<()>,
     requests: mpsc::Receiver<HttpRequest>,
     /// False once the bridge is gone (its channel closed), so `recv` stops polling it.
@@ -360,11 +361,12 @@ impl Http {
     }
 
     /// A proxied connection ended: its slot goes to the longest-waiting connection.
-    fn proxy_ended(&mut self, end: ProxyEnd, requests: u64) {
+    fn proxy_ended(&mut self, outcome: ProxyOutcome) {
         self.attached = self.attached.saturating_sub(1);
         self.gate.closed();
-        self.stats.requests_proxied += requests;
-        let (slot, _) = end_slot(end);
+        self.stats.requests_proxied += outcome.requests;
+        self.stats.detach_timeouts += u64::from(outcome.detach_timed_out);
+        let (slot, _) = end_slot(outcome.end);
         if let Some(n) = self.stats.proxy_ends.get_mut(slot) {
             *n += 1;
         }
@@ -390,10 +392,14 @@ impl Http {
                     }
                 },
                 Some(done) = self.proxies.join_next() => match done {
-                    Ok((end, requests)) => self.proxy_ended(end, requests),
+                    Ok(outcome) => self.proxy_ended(outcome),
                     Err(e) => {
                         log::warn!("http: a proxy task failed: {e}");
-                        self.proxy_ended(ProxyEnd::ClientClosed, 0);
+                        self.proxy_ended(ProxyOutcome {
+                            end: ProxyEnd::ClientClosed,
+                            requests: 0,
+                            detach_timed_out: false,
+                        });
                     }
                 },
                 Some(_) = self.refusals.join_next() => {}
@@ -520,6 +526,7 @@ impl Http {
             "status_4xx": s.status_4xx,
             "status_5xx": s.status_5xx,
             "body_too_large": s.body_too_large,
+            "detach_timeouts": s.detach_timeouts,
             "queue_full": load(&b.queue_full),
             "reply_timeouts": load(&b.reply_timeouts),
             "write_failed": load(&b.write_failed),

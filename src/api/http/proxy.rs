@@ -44,12 +44,24 @@ pub enum ProxyEnd {
     Unreachable,
 }
 
+/// What a proxied connection did, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyOutcome {
+    /// How it ended.
+    pub end: ProxyEnd,
+    /// Requests it carried.
+    pub requests: u64,
+    /// tiny_http had not closed its side within [`HTTP_DETACH_TIMEOUT`] (its thread was still
+    /// busy when the slot was reused).
+    pub detach_timed_out: bool,
+}
+
 /// Proxies `client` to the socket at `socket` until one side closes or a timeout fires.
 pub async fn run(
     mut client: TcpStream,
     socket: &Path,
     mut contended: watch::Receiver<bool>,
-) -> (ProxyEnd, u64) {
+) -> ProxyOutcome {
     let mut upstream = match UnixStream::connect(socket).await {
         Ok(s) => s,
         Err(e) => {
@@ -57,7 +69,11 @@ pub async fn run(
             let _ = client
                 .write_all(&refusal(503, "Service Unavailable", "busy"))
                 .await;
-            return (ProxyEnd::Unreachable, 0);
+            return ProxyOutcome {
+                end: ProxyEnd::Unreachable,
+                requests: 0,
+                detach_timed_out: false,
+            };
         }
     };
     let mut from_client = vec![0u8; HTTP_PROXY_BUF];
@@ -132,9 +148,15 @@ pub async fn run(
     let _ = upstream.shutdown().await;
     let drained =
         async { while matches!(upstream.read(&mut from_server).await, Ok(n) if n > 0) {} };
-    let _ = tokio::time::timeout(HTTP_DETACH_TIMEOUT, drained).await;
+    let detach_timed_out = tokio::time::timeout(HTTP_DETACH_TIMEOUT, drained)
+        .await
+        .is_err();
     tokio::time::sleep(HTTP_SLOT_SETTLE).await;
-    (end, scan.requests())
+    ProxyOutcome {
+        end,
+        requests: scan.requests(),
+        detach_timed_out,
+    }
 }
 
 /// When the current phase times out, and how that end is counted.
