@@ -519,7 +519,7 @@ fn cors_preflight_and_headers() {
     );
     assert_eq!(a.code, 200);
     for (name, value) in [
-        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Origin", "https://nostrp2p.example"),
         ("Access-Control-Allow-Private-Network", "true"),
         ("Access-Control-Allow-Methods", "POST, OPTIONS"),
         ("Access-Control-Allow-Headers", "content-type"),

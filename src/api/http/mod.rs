@@ -598,8 +598,16 @@ fn finish(mut reply: Reply, shape: ReplyShape) -> Reply {
     if reply.gzip {
         reply.headers.push(("Vary", "Accept-Encoding".to_owned()));
     }
+    if !reply
+        .headers
+        .iter()
+        .any(|(name, _)| *name == "Access-Control-Allow-Origin")
+    {
+        reply
+            .headers
+            .push(("Access-Control-Allow-Origin", "*".to_owned()));
+    }
     reply.headers.extend([
-        ("Access-Control-Allow-Origin", "*".to_owned()),
         ("Access-Control-Allow-Private-Network", "true".to_owned()),
         (
             "Keep-Alive",
@@ -609,8 +617,15 @@ fn finish(mut reply: Reply, shape: ReplyShape) -> Reply {
     reply
 }
 
-/// A CORS preflight answer (any path, as upstream's middleware answers before routing).
+/// A CORS preflight answer (any path, as upstream's middleware answers before routing). Like
+/// upstream's middleware it names the asking origin (a wildcard would not do for a request with
+/// credentials); answers themselves say `*`, as upstream's handlers do.
 fn preflight(req: &HttpRequest, route: Route) -> Reply {
+    let origin = req
+        .origin
+        .clone()
+        .filter(|o| o.len() <= HTTP_HEAD_MAX && o.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "*".to_owned());
     let allow_headers = req
         .request_headers
         .clone()
@@ -621,6 +636,8 @@ fn preflight(req: &HttpRequest, route: Route) -> Reply {
         .header("Access-Control-Allow-Headers", allow_headers)
         .header("Access-Control-Allow-Credentials", "true")
         .header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
+        .header("Access-Control-Allow-Origin", origin)
+        .header("Vary", "Origin")
 }
 
 /// Whether a `Content-Type` is JSON in UTF-8 (a missing charset means UTF-8).

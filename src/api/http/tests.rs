@@ -178,6 +178,19 @@ fn limits_methods_cors_and_content_types() {
     let r = finish(run(&mut n, &pre).unwrap(), ReplyShape { gzip: true });
     assert_eq!(r.status, 200);
     assert!(!r.gzip, "empty bodies are not compressed");
+    pre.origin = Some("https://client.example".to_owned());
+    let named = finish(run(&mut n, &pre).unwrap(), ReplyShape { gzip: false });
+    let origins: Vec<&String> = named
+        .headers
+        .iter()
+        .filter(|(name, _)| *name == "Access-Control-Allow-Origin")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        origins,
+        ["https://client.example"],
+        "one origin header, the asking one"
+    );
     for (name, value) in [
         ("Access-Control-Allow-Origin", "*"),
         ("Access-Control-Allow-Private-Network", "true"),
