@@ -185,12 +185,14 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
             writable: config.writable,
             mesh_addr: sockets.mesh.local_addr().map_err(DaemonError::Runtime)?,
             api_addr: sockets.api.local_addr().map_err(DaemonError::Runtime)?,
+            ws_addr: sockets.ws.local_addr().map_err(DaemonError::Runtime)?,
         };
         let running = serde_json::json!({
             "pid": std::process::id(),
             "version": env!("CARGO_PKG_VERSION"),
             "mesh": info.mesh_addr.to_string(),
             "api": info.api_addr.to_string(),
+            "ws": info.ws_addr.to_string(),
         });
         dir.write_file(RUNNING_FILE, format!("{running}\n").as_bytes())?;
         print_banner(config, &dir, &identity, &info);
@@ -218,6 +220,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
                 node,
                 mesh,
                 retention,
+                ws: crate::api::ws::Relay::new(lan, &identity.owner, config.open_writes),
                 http,
             },
             &mut notifier,
@@ -267,7 +270,15 @@ async fn bind(config: &Config) -> Result<run::Sockets, DaemonError> {
             addr: api_addr,
             source,
         })?;
-    Ok(run::Sockets { mesh, api })
+    let ws_addr = config.ws_addr();
+    let ws = tokio::net::TcpListener::bind(ws_addr)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            what: "the websocket relay (TCP)",
+            addr: ws_addr,
+            source,
+        })?;
+    Ok(run::Sockets { mesh, api, ws })
 }
 
 /// The address a local client uses to reach a listener bound to `addr` (loopback for the
@@ -300,6 +311,7 @@ fn print_banner(config: &Config, dir: &DataDir, id: &Identity, info: &run::NodeI
         )
     };
     let api = local_target(info.api_addr);
+    let ws = local_target(info.ws_addr);
     let text = format!(
         "nostrp2p {version} running\n\
          \x20 owner     {npub}\n\
@@ -308,6 +320,7 @@ fn print_banner(config: &Config, dir: &DataDir, id: &Identity, info: &run::NodeI
          \x20 data dir  {data}\n\
          \x20 board     {board} ({choice})\n\
          \x20 mesh      udp {mesh}\n\
+         \x20 relay     ws://{ws}\n\
          \x20 status    http://{api}/status{writable}\n\
          Stop with Ctrl-C or SIGTERM.\n",
         version = env!("CARGO_PKG_VERSION"),

@@ -16,6 +16,7 @@ use super::status;
 use super::store::{NodeStore, Retention};
 use crate::api::Committed;
 use crate::api::http::Http;
+use crate::api::ws::{self, Relay};
 use crate::node::{Node, NodeEvent};
 use crate::nostr::{PubKey, UnixTime, nip19};
 use crate::store::EventStore;
@@ -36,6 +37,8 @@ pub struct Sockets {
     pub mesh: UdpSocket,
     /// TCP on P+1: the REST API (`/publish`, `/req`, `/status`, `/metrics`).
     pub api: TcpListener,
+    /// TCP on P+2: the NIP-01 websocket relay and NIP-11.
+    pub ws: TcpListener,
 }
 
 /// What `/status` reports that does not change while running.
@@ -47,6 +50,7 @@ pub struct NodeInfo {
     pub writable: bool,
     pub mesh_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
 }
 
 /// The state machines the loop owns and drives, built by `daemon::serve` (tests build their
@@ -55,6 +59,8 @@ pub struct Parts {
     pub node: DaemonNode,
     pub mesh: Mesh,
     pub retention: Retention,
+    /// The websocket relay and the loop's end of its inbound channel.
+    pub ws: (Relay, ws::Inbox),
     /// The REST API's loop side (admission, proxies, dispatch, parked answers).
     pub http: Http,
 }
@@ -91,6 +97,7 @@ pub async fn run(
         mut node,
         mut mesh,
         mut retention,
+        ws: (mut relay, mut ws_inbox),
         mut http,
     } = parts;
     // The loop body works through references, as the state machines' own methods do.
@@ -134,12 +141,28 @@ pub async fn run(
                 // The status document is built only for the routes that show it.
                 let status = req
                     .needs_status()
-                    .then(|| status_json(&info, started, node, mesh, &http));
+                    .then(|| status_json(&info, started, node, mesh, &relay, &http));
                 http.handle(node, unix_now(), req, status);
+            }
+            accepted = sockets.ws.accept() => match accepted {
+                Ok((stream, peer)) => relay.admit(stream, peer, Instant::now()),
+                Err(e) => {
+                    log::warn!("ws: accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            },
+            Some(message) = ws_inbox.recv() => {
+                // Messages already waiting join this turn, so one commit covers their writes.
+                let (now, unix) = (Instant::now(), unix_now());
+                relay.handle(node, now, unix, message);
+                for _ in 1..ws::TURN_MAX_INPUTS {
+                    let Some(message) = ws_inbox.try_recv() else { break };
+                    relay.handle(node, now, unix, message);
+                }
             }
         }
         mesh.flush(&sockets.mesh, node.store_mut(), Instant::now());
-        end_turn(node, &mut http);
+        end_turn(node, &mut relay, &mut http);
     }
     mesh.save_book(node.store_mut(), Instant::now());
     let result = node.store_mut().commit();
@@ -154,10 +177,10 @@ pub async fn run(
 /// The end of every turn: the node's output goes to the API (live subscriptions), then one
 /// commit makes the turn's writes durable, then the acknowledgements parked until it are
 /// released. A turn that wrote nothing skips the commit.
-fn end_turn(node: &mut DaemonNode, http: &mut Http) {
+fn end_turn(node: &mut DaemonNode, relay: &mut Relay, http: &mut Http) {
     while let Some(event) = node.poll_event() {
         match event {
-            NodeEvent::Arrived(_event) => {}
+            NodeEvent::Arrived(event) => relay.deliver(&event),
         }
     }
     if node.has_uncommitted() {
@@ -166,6 +189,7 @@ fn end_turn(node: &mut DaemonNode, http: &mut Http) {
             log::warn!("store: commit failed, the turn's writes are refused: {e}");
         }
         let committed = Committed::from_result(&result);
+        relay.release(&committed);
         http.release(&committed);
     }
 }
@@ -175,6 +199,7 @@ fn status_json(
     started: Instant,
     node: &DaemonNode,
     mesh: &Mesh,
+    relay: &Relay,
     http: &Http,
 ) -> serde_json::Value {
     let (threads, rss) = status::process_usage();
@@ -189,7 +214,11 @@ fn status_json(
         "node_id": info.node_id.to_hex(),
         "board": info.board,
         "writable": info.writable,
-        "listen": { "mesh": info.mesh_addr.to_string(), "api": info.api_addr.to_string() },
+        "listen": {
+            "mesh": info.mesh_addr.to_string(),
+            "api": info.api_addr.to_string(),
+            "ws": info.ws_addr.to_string(),
+        },
         "threads": threads,
         "rss_bytes": rss,
         "heap_bytes": super::heap::live_bytes(),
@@ -214,5 +243,6 @@ fn status_json(
             "commits_failed": stats.commits_failed,
         },
         "http": http.stats_json(),
+        "ws": relay.stats_json(),
     })
 }

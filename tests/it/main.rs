@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod cli;
+mod clients;
 mod docs;
 mod layering;
 mod mesh;
@@ -17,3 +18,4 @@ mod store_root;
 mod support;
 mod systemd;
 mod vectors;
+mod ws;
