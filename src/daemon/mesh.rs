@@ -212,7 +212,7 @@ impl Mesh {
                 serde_json::json!({
                     "node_id": p.node.0.to_hex(),
                     "addr": p.addr.to_string(),
-                    "path": match p.path { PathId::Udp => "direct" },
+                    "path": match p.path { PathId::Udp => "direct", PathId::Relay { .. } => "relayed" },
                     "active": active.contains(&p.node),
                 })
             })

@@ -2,15 +2,16 @@
 //!
 //! A message of up to [`MAX_MESSAGE`] bytes travels as one `Whole` frame when it fits one
 //! datagram, else as 2..=[`MAX_FRAGMENTS`] `Fragment` frames of [`FRAGMENT_CHUNK`] bytes (the
-//! last may be shorter). Fragments carry no offsets: every chunk but the last has the same size,
-//! so index × chunk is the offset. Reassembly holds at most
+//! last may be shorter); a relayed session uses the smaller [`Sizes::RELAYED`] so that the
+//! relay's wrapping still fits one datagram. Fragments carry no offsets: every chunk but the
+//! last has the same size (one of the two), so index × chunk is the offset. Reassembly holds at most
 //! [`REASSEMBLY_SLOTS`](super::limits::REASSEMBLY_SLOTS) partial messages; a slot is freed when
 //! its message completes, its timeout passes or its peer goes away. A lost fragment drops the
 //! message; the layer above retries.
 
 use std::time::Instant;
 
-use super::limits::{MAX_MESSAGE, MAX_PLAINTEXT};
+use super::limits::{HEADER_LEN, MAX_MESSAGE, MAX_PLAINTEXT, MAX_RELAYED_DATAGRAM, TAG_LEN};
 use super::wire::{NodeId, Reader, WireError};
 
 /// Frame type: nothing inside; confirms keys and shows liveness.
@@ -29,8 +30,34 @@ pub const WHOLE_MAX: usize = MAX_PLAINTEXT - 1;
 /// Bytes of every fragment but the last.
 pub const FRAGMENT_CHUNK: usize = MAX_PLAINTEXT - FRAGMENT_HEADER;
 
-/// Most fragments of one message: 57 for 64 KiB.
-pub const MAX_FRAGMENTS: usize = MAX_MESSAGE.div_ceil(FRAGMENT_CHUNK);
+/// Bytes of every fragment but the last on a relayed session.
+pub const RELAYED_CHUNK: usize = MAX_RELAYED_DATAGRAM - HEADER_LEN - TAG_LEN - FRAGMENT_HEADER;
+
+/// Most fragments of one message: 61 for 64 KiB in relayed chunks (57 in direct ones).
+pub const MAX_FRAGMENTS: usize = MAX_MESSAGE.div_ceil(RELAYED_CHUNK);
+
+/// The frame sizes a sender uses on one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Largest message sent as one `Whole` frame.
+    pub whole_max: usize,
+    /// Bytes of every fragment but the last.
+    pub chunk: usize,
+}
+
+impl Sizes {
+    /// A direct path: frames fill a 1200-byte datagram.
+    pub const DIRECT: Self = Self {
+        whole_max: WHOLE_MAX,
+        chunk: FRAGMENT_CHUNK,
+    };
+    /// A relayed path: datagrams of at most
+    /// [`MAX_RELAYED_DATAGRAM`](super::limits::MAX_RELAYED_DATAGRAM).
+    pub const RELAYED: Self = Self {
+        whole_max: MAX_RELAYED_DATAGRAM - HEADER_LEN - TAG_LEN - 1,
+        chunk: RELAYED_CHUNK,
+    };
+}
 
 const _: () = assert!(MAX_FRAGMENTS <= 64, "the received-set is one u64");
 const _: () = assert!(MAX_FRAGMENTS <= u8::MAX as usize);
@@ -70,11 +97,12 @@ impl<'a> Frame<'a> {
                 let chunk = r.0;
                 let last = usize::from(count).saturating_sub(1);
                 let count_ok = (2..=MAX_FRAGMENTS).contains(&usize::from(count));
+                // Reassembly checks that the chunks of one message agree in size.
                 let len_ok = if usize::from(index) < last {
-                    chunk.len() == FRAGMENT_CHUNK
+                    chunk.len() == FRAGMENT_CHUNK || chunk.len() == RELAYED_CHUNK
                 } else {
                     (1..=FRAGMENT_CHUNK).contains(&chunk.len())
-                        && last * FRAGMENT_CHUNK + chunk.len() <= MAX_MESSAGE
+                        && last * RELAYED_CHUNK + chunk.len() <= MAX_MESSAGE
                 };
                 if !count_ok || usize::from(index) > last || !len_ok {
                     return Err(WireError::BadFragment);
@@ -94,13 +122,18 @@ impl<'a> Frame<'a> {
 /// The frame plaintexts of one message, in order: one `Whole`, or `Fragment`s.
 /// `message` must be at most [`MAX_MESSAGE`] bytes (checked by the caller).
 pub fn frames(message: &[u8], msg_id: u32) -> Vec<Vec<u8>> {
-    if message.len() <= WHOLE_MAX {
+    frames_sized(message, msg_id, Sizes::DIRECT)
+}
+
+/// [`frames`] with the sizes of a path.
+pub fn frames_sized(message: &[u8], msg_id: u32, sizes: Sizes) -> Vec<Vec<u8>> {
+    if message.len() <= sizes.whole_max {
         let mut f = Vec::with_capacity(1 + message.len());
         f.push(FRAME_WHOLE);
         f.extend_from_slice(message);
         return vec![f];
     }
-    let chunks = message.chunks(FRAGMENT_CHUNK);
+    let chunks = message.chunks(sizes.chunk);
     let count = u8::try_from(chunks.len()).unwrap_or(u8::MAX);
     chunks
         .enumerate()
@@ -122,10 +155,16 @@ pub const KEEPALIVE: [u8; 1] = [FRAME_KEEPALIVE];
 /// Number of datagrams a message of `len` bytes takes.
 #[must_use]
 pub fn datagrams_for(len: usize) -> usize {
-    if len <= WHOLE_MAX {
+    datagrams_sized(len, Sizes::DIRECT)
+}
+
+/// [`datagrams_for`] with the sizes of a path.
+#[must_use]
+pub fn datagrams_sized(len: usize, sizes: Sizes) -> usize {
+    if len <= sizes.whole_max {
         1
     } else {
-        len.div_ceil(FRAGMENT_CHUNK)
+        len.div_ceil(sizes.chunk)
     }
 }
 
@@ -138,6 +177,10 @@ pub enum ReassemblyError {
     PeerFull,
     #[error("fragment count differs from the message's first fragment")]
     CountMismatch,
+    #[error("fragment size differs from the message's other fragments")]
+    ChunkMismatch,
+    #[error("the fragments add up to more than the message limit")]
+    TooLong,
 }
 
 /// Partial messages, bounded in number and size.
@@ -155,7 +198,10 @@ struct Slot {
     have: u64,
     /// Length of the last fragment, once stored.
     last_len: usize,
-    /// count × chunk bytes, allocated when the first fragment arrives.
+    /// Size of the non-last fragments, once one is stored (0 before).
+    chunk: usize,
+    /// count × [`FRAGMENT_CHUNK`] bytes, allocated when the first fragment arrives; fragment i
+    /// sits at i × `FRAGMENT_CHUNK` until the message is complete and compacted.
     buf: Vec<u8>,
     deadline: Instant,
 }
@@ -204,6 +250,7 @@ impl Reassembly {
                     count,
                     have: 0,
                     last_len: 0,
+                    chunk: 0,
                     buf: vec![0; usize::from(count) * FRAGMENT_CHUNK],
                     deadline,
                 });
@@ -220,6 +267,13 @@ impl Reassembly {
         if slot.have & bit != 0 {
             return Ok(None);
         }
+        if index < count.saturating_sub(1) {
+            if slot.chunk == 0 {
+                slot.chunk = chunk.len();
+            } else if slot.chunk != chunk.len() {
+                return Err(ReassemblyError::ChunkMismatch);
+            }
+        }
         let at = usize::from(index) * FRAGMENT_CHUNK;
         if let Some(dst) = slot.buf.get_mut(at..at + chunk.len()) {
             dst.copy_from_slice(chunk);
@@ -233,8 +287,22 @@ impl Reassembly {
             return Ok(None);
         }
         let mut done = self.slots.swap_remove(pos);
-        done.buf
-            .truncate(usize::from(count.saturating_sub(1)) * FRAGMENT_CHUNK + done.last_len);
+        let (c, n) = (done.chunk, usize::from(count));
+        if done.last_len > c {
+            return Err(ReassemblyError::ChunkMismatch);
+        }
+        if (n - 1) * c + done.last_len > MAX_MESSAGE {
+            return Err(ReassemblyError::TooLong);
+        }
+        // Close the gaps of a message in relayed chunks (a no-op for direct ones).
+        if c < FRAGMENT_CHUNK {
+            for i in 1..n {
+                let len = if i + 1 == n { done.last_len } else { c };
+                let from = i * FRAGMENT_CHUNK;
+                done.buf.copy_within(from..from + len, i * c);
+            }
+        }
+        done.buf.truncate((n - 1) * c + done.last_len);
         Ok(Some(done.buf))
     }
 
@@ -318,7 +386,10 @@ mod tests {
     fn sizes() {
         assert_eq!(WHOLE_MAX, 1167);
         assert_eq!(FRAGMENT_CHUNK, 1161);
-        assert_eq!(MAX_FRAGMENTS, 57);
+        assert_eq!(MAX_FRAGMENTS, 61);
+        assert_eq!(RELAYED_CHUNK, 1076);
+        assert_eq!(Sizes::RELAYED.whole_max, 1082);
+        assert_eq!(datagrams_sized(MAX_MESSAGE, Sizes::RELAYED), 61);
         assert_eq!(datagrams_for(0), 1);
         assert_eq!(datagrams_for(WHOLE_MAX), 1);
         assert_eq!(datagrams_for(WHOLE_MAX + 1), 2);
@@ -352,15 +423,19 @@ mod tests {
         count_one[6] = 1;
         assert_eq!(Frame::decode(&count_one), Err(WireError::BadFragment));
         let mut too_many = ok[0].clone();
-        too_many[6] = 58;
+        too_many[6] = 62;
         assert_eq!(Frame::decode(&too_many), Err(WireError::BadFragment));
         assert_eq!(Frame::decode(&[0, 0]), Err(WireError::TooLong(2)));
         assert_eq!(Frame::decode(&[9]), Err(WireError::UnknownFrame(9)));
         assert_eq!(Frame::decode(&[]), Err(WireError::TooShort(0)));
-        // A last fragment that would push the message past 64 KiB.
-        let mut big = frames(&vec![0u8; MAX_MESSAGE], 1).pop().expect("57 frames");
+        // A last fragment that would push the message past 64 KiB even in relayed chunks.
+        let mut big = vec![2, 1, 0, 0, 0, 60, 61];
         big.resize(FRAGMENT_HEADER + FRAGMENT_CHUNK, 0);
         assert_eq!(Frame::decode(&big), Err(WireError::BadFragment));
+        // A middle fragment of neither size.
+        let mut odd = ok[0].clone();
+        odd.truncate(FRAGMENT_HEADER + RELAYED_CHUNK + 1);
+        assert_eq!(Frame::decode(&odd), Err(WireError::BadFragment));
     }
 
     #[test]
@@ -416,8 +491,36 @@ mod tests {
             prop_assert_eq!(f.len(), datagrams_for(len));
             prop_assert!(f.iter().all(|p| p.len() <= MAX_PLAINTEXT));
             let mut r = Reassembly::new(1, 1);
+            prop_assert_eq!(reassemble(&mut r, t0, peer(1), &f), Some(msg.clone()));
+            prop_assert!(r.is_empty());
+            // Relayed sizes: every frame leaves room for the relay's headroom, out of order.
+            let mut f = frames_sized(&msg, 4, Sizes::RELAYED);
+            prop_assert_eq!(f.len(), datagrams_sized(len, Sizes::RELAYED));
+            let max = super::super::limits::MAX_RELAYED_DATAGRAM - HEADER_LEN - TAG_LEN;
+            prop_assert!(f.iter().all(|p| p.len() <= max));
+            f.reverse();
             prop_assert_eq!(reassemble(&mut r, t0, peer(1), &f), Some(msg));
             prop_assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn chunks_of_two_sizes_in_one_message_are_refused() {
+        let t0 = epoch();
+        let mut r = Reassembly::new(1, 1);
+        let direct = frames(&[5u8; 3000], 1);
+        let relayed = frames_sized(&[5u8; 3000], 1, Sizes::RELAYED);
+        let chunk_of = |f: &Vec<u8>| match Frame::decode(f).expect("decodes") {
+            Frame::Fragment { chunk, .. } => chunk.to_vec(),
+            _ => panic!("fragment expected"),
+        };
+        assert_eq!(
+            r.insert(t0, peer(1), 1, 0, 3, &chunk_of(&direct[0])),
+            Ok(None)
+        );
+        assert_eq!(
+            r.insert(t0, peer(1), 1, 1, 3, &chunk_of(&relayed[1])),
+            Err(ReassemblyError::ChunkMismatch)
+        );
     }
 }

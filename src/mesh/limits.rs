@@ -33,6 +33,14 @@ pub const MAX_MESSAGE: usize = crate::limits::MAX_EVENT_JSON;
 /// Plaintext that fits one transport datagram: header and tag take 32 B.
 pub const MAX_PLAINTEXT: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
 
+/// Bytes a relay adds around a datagram on its way to the far end: `RelayFrom`'s type byte and
+/// the sender's 51-byte entry (`RelayTo` adds 33). docs/wire.md "Relay messages".
+pub const RELAY_HEADROOM: usize = 1 + 32 + 19;
+
+/// Largest datagram of a relayed session: with the relay's headroom and the frame byte it
+/// still fits one `Whole` frame of the relay's own sessions, so no relay leg fragments.
+pub const MAX_RELAYED_DATAGRAM: usize = MAX_PLAINTEXT - 1 - RELAY_HEADROOM;
+
 // ---------------------------------------------------------------------------------------------
 // Table bounds (ARCHITECTURE.md "Memory budget": sessions ≤ 24 × 2 KiB, handshakes ≤ 64)
 

@@ -133,6 +133,12 @@ impl Nat {
         self.kind
     }
 
+    /// Changes the router's behaviour from now on (a reconfigured router, a new one with the
+    /// same address); existing mappings keep their ports.
+    pub fn set_kind(&mut self, kind: NatKind) {
+        self.kind = kind;
+    }
+
     /// Live mappings.
     #[must_use]
     pub fn mapping_count(&self, now: Instant) -> usize {

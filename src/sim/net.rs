@@ -321,6 +321,13 @@ impl<E: Endpoint> SimNet<E> {
         out
     }
 
+    /// Changes NAT `n`'s behaviour (see [`Nat::set_kind`]).
+    pub fn set_nat_kind(&mut self, n: usize, kind: NatKind) {
+        if let Some(nat) = self.nats.get_mut(n) {
+            nat.set_kind(kind);
+        }
+    }
+
     /// Takes a host off the network (a crash or power cut: no goodbye) or brings it back.
     pub fn set_online(&mut self, id: HostId, online: bool) {
         if let Some(host) = self.hosts.get_mut(id) {

@@ -32,10 +32,18 @@ use super::{ConnectError, SendError};
 
 mod msg;
 mod punch;
+mod relay;
 
-pub use msg::{ENTRY_LEN, Entry, Msg, MsgError};
-pub use punch::{INTRO_RETRY, MAX_PUNCHES, NatType, OBSERVERS, PUNCH_DURATION, PUNCH_INTERVAL};
+pub use msg::{ENTRY_LEN, Entry, MAX_RELAYED, Msg, MsgError};
+pub use punch::{
+    INTRO_RETRY, INTRODUCE_AFTER, MAX_PUNCHES, NatType, OBSERVERS, PUNCH_DURATION, PUNCH_INTERVAL,
+    RELAY_AFTER, UPGRADE_INTERVAL,
+};
 use punch::{Intro, Punch};
+pub use relay::{
+    MAX_RELAY_PAIRS, RELAY_BURST, RELAY_DAILY_CAP, RELAY_DAY, RELAY_PAIR_IDLE, RELAY_RATE,
+    RelayStats,
+};
 
 /// Address-book entries kept (ARCHITECTURE.md memory budget: 512 × ≤ 128 B = 64 KiB). Enough
 /// to rejoin after a restart even when most remembered peers are gone; the oldest-seen entry
@@ -145,6 +153,18 @@ struct Pending {
     /// Neighbor sent (the session is up); else we are still connecting.
     asked: bool,
     deadline: Instant,
+    /// The peer that told us about this one: our introducer if the dial goes unanswered.
+    via: Option<NodeId>,
+    /// When to ask `via` for an introduction ([`INTRODUCE_AFTER`] after the dial).
+    intro_at: Option<Instant>,
+}
+
+/// A passive-view entry: where the peer was announced, and by whom.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    addr: SocketAddr,
+    /// The peer that announced it (a shuffle, a ForwardJoin), our candidate introducer.
+    via: Option<NodeId>,
 }
 
 /// Counters for status pages and tests.
@@ -158,6 +178,10 @@ pub struct OverlayStats {
     pub evictions: u64,
     /// Shuffles sent.
     pub shuffles: u64,
+    /// Introductions started on our own (a dial to an announced peer went unanswered).
+    pub auto_introductions: u64,
+    /// Relaying, for others and for us.
+    pub relay: RelayStats,
 }
 
 /// Membership over a [`MeshNode`]. See the module docs.
@@ -165,7 +189,7 @@ pub struct Overlay {
     mesh: MeshNode,
     rng: ChaCha20Rng,
     active: BTreeMap<NodeId, SocketAddr>,
-    passive: BTreeMap<NodeId, SocketAddr>,
+    passive: BTreeMap<NodeId, Known>,
     pending: BTreeMap<NodeId, Pending>,
     /// Sessions that are neither active nor pending, and when they are closed.
     transient: BTreeMap<NodeId, Instant>,
@@ -185,6 +209,15 @@ pub struct Overlay {
     /// Our address as the last [`OBSERVERS`] distinct peers reported it, newest last.
     observed: heapless::Vec<(NodeId, SocketAddr), OBSERVERS>,
     nat_type: NatType,
+    /// Whether we relay for others ([`Overlay::set_relaying`]).
+    relaying: bool,
+    /// Pairs we relay for, with their budgets.
+    relay_pairs: relay::RelayTable,
+    /// The `now` of the latest input: relayed transmits are wrapped in `poll_transmit`, which
+    /// takes no time.
+    last_now: Option<Instant>,
+    /// Next attempt to move relayed sessions to a direct path.
+    upgrade_at: Option<Instant>,
 }
 
 impl Overlay {
@@ -211,6 +244,10 @@ impl Overlay {
             intros: BTreeMap::new(),
             observed: heapless::Vec::new(),
             nat_type: NatType::Unknown,
+            relaying: true,
+            relay_pairs: relay::RelayTable::new(),
+            last_now: None,
+            upgrade_at: None,
         }
     }
 
@@ -239,9 +276,9 @@ impl Overlay {
 
     /// The passive view.
     pub fn passive(&self) -> impl Iterator<Item = Entry> + '_ {
-        self.passive.iter().map(|(node, addr)| Entry {
+        self.passive.iter().map(|(node, k)| Entry {
             node: *node,
-            addr: *addr,
+            addr: k.addr,
         })
     }
 
@@ -318,9 +355,18 @@ impl Overlay {
     }
 
     /// The next datagram to send; poll until `None` after every `handle_*` and command.
+    /// Always a direct UDP datagram: datagrams of relayed sessions leave wrapped in a
+    /// `RelayTo` on the relay's session (`relay.rs`).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.mesh.poll_transmit()
+        loop {
+            let t = self.mesh.poll_transmit()?;
+            if t.path.is_direct() {
+                return Some(t);
+            }
+            // Wrapping queues a direct transmit (or drops), so the loop ends.
+            self.relay_out(t);
+        }
     }
 
     /// The next event; poll until `None` after every `handle_*` and command.
@@ -340,7 +386,11 @@ impl Overlay {
             self.keepalive_at,
             repair,
             rejoin,
-            self.pending.values().map(|p| p.deadline).min(),
+            self.pending
+                .values()
+                .map(|p| p.intro_at.map_or(p.deadline, |t| t.min(p.deadline)))
+                .min(),
+            self.upgrade_at,
             self.punches.values().map(|p| p.next.min(p.until)).min(),
             self.intros.values().map(|i| i.next.min(i.until)).min(),
             self.transient.values().copied().min(),
@@ -357,6 +407,7 @@ impl Overlay {
             self.keepalive_at = Some(now + KEEPALIVE_INTERVAL);
             self.repair_at = Some(now + REPAIR_INTERVAL);
             self.rejoin_at = Some(now + REJOIN_INTERVAL);
+            self.upgrade_at = Some(now + UPGRADE_INTERVAL);
         }
     }
 
@@ -380,6 +431,7 @@ impl Overlay {
     /// Consumes the transport's events: membership messages and session changes here,
     /// everything else up.
     fn pump(&mut self, now: Instant) {
+        self.last_now = Some(now);
         while let Some(event) = self.mesh.poll_event() {
             match event {
                 MeshEvent::Message { node, bytes }
@@ -402,6 +454,17 @@ impl Overlay {
                     if self.active.remove(&node).is_some() {
                         self.push(OverlayEvent::NeighborDown { node });
                         self.repair_soon(now);
+                    }
+                    // Sessions relayed through it cannot carry anything more; their own
+                    // PeerDown events follow in this loop.
+                    let relayed: Vec<NodeId> = self
+                        .mesh
+                        .peers()
+                        .filter(|p| matches!(p.path, PathId::Relay { via, .. } if via == node))
+                        .map(|p| p.node)
+                        .collect();
+                    for n in relayed {
+                        let _ = self.mesh.disconnect(now, n);
                     }
                     self.push(OverlayEvent::Mesh(MeshEvent::PeerDown { node, why }));
                 }
@@ -499,7 +562,8 @@ impl Overlay {
                 if accepted {
                     self.add_active(now, from, from_addr);
                 } else {
-                    self.add_passive(now, from, from_addr);
+                    let via = self.relay_of(&from);
+                    self.add_passive(now, from, from_addr, via);
                     self.transient.insert(from, now);
                     self.back_off_repair();
                 }
@@ -511,19 +575,20 @@ impl Overlay {
                     self.push(OverlayEvent::NeighborDown { node: from });
                     self.repair_soon(now);
                 }
-                self.add_passive(now, from, from_addr);
+                let via = self.relay_of(&from);
+                self.add_passive(now, from, from_addr, via);
                 let _ = self.mesh.disconnect(now, from);
             }
             Msg::Shuffle(entries) => {
                 let sample = self.sample_passive(entries.len(), Some(from));
                 self.send_msg(now, from, &Msg::ShuffleReply(sample));
                 for e in entries {
-                    self.add_passive(now, e.node, e.addr);
+                    self.add_passive(now, e.node, e.addr, Some(from));
                 }
             }
             Msg::ShuffleReply(entries) => {
                 for e in entries {
-                    self.add_passive(now, e.node, e.addr);
+                    self.add_passive(now, e.node, e.addr, Some(from));
                 }
             }
             Msg::Ping => {
@@ -550,7 +615,16 @@ impl Overlay {
                     self.send_msg(now, from, &Msg::IntroReply { peer });
                 }
             }
-            Msg::PunchNotify { peer } | Msg::IntroReply { peer } => self.start_punch(now, peer),
+            Msg::PunchNotify { peer } => self.start_punch(now, peer, from, false),
+            Msg::IntroReply { peer } => self.start_punch(now, peer, from, true),
+            Msg::RelayTo { target, packet } => {
+                let from = Entry {
+                    node: from,
+                    addr: from_addr,
+                };
+                self.on_relay_to(now, from, target, packet);
+            }
+            Msg::RelayFrom { peer, packet } => self.on_relay_from(now, from, peer, &packet),
         }
     }
 
@@ -558,12 +632,15 @@ impl Overlay {
         if joiner.node == self.node_id() {
             return;
         }
+        // The previous hop is the only peer we know that may hold a session with the joiner
+        // (the contact's neighbours do): our introducer if the direct dial goes unanswered.
+        let via = Some(from);
         if ttl == 0 || self.active.len() <= 1 {
-            self.try_add(now, joiner, true);
+            self.try_add(now, joiner, true, via);
             return;
         }
         if ttl == PASSIVE_RANDOM_WALK {
-            self.add_passive(now, joiner.node, joiner.addr);
+            self.add_passive(now, joiner.node, joiner.addr, via);
         }
         let next = self.random_active(&[from, joiner.node]);
         match next {
@@ -574,13 +651,15 @@ impl Overlay {
                 };
                 self.send_msg(now, next, &fj);
             }
-            None => self.try_add(now, joiner, true),
+            None => self.try_add(now, joiner, true, via),
         }
     }
 
     /// Asks `e` to become an active neighbour: at once over an existing session, else after
-    /// dialling it. Full pending table: it goes to the passive view instead.
-    fn try_add(&mut self, now: Instant, e: Entry, high: bool) {
+    /// dialling it; a dial unanswered for [`INTRODUCE_AFTER`] asks `via` (who announced `e`)
+    /// for an introduction, which punches or relays. Full pending table: it goes to the
+    /// passive view instead.
+    fn try_add(&mut self, now: Instant, e: Entry, high: bool, via: Option<NodeId>) {
         if e.node == self.node_id() || self.active.contains_key(&e.node) {
             return;
         }
@@ -588,10 +667,11 @@ impl Overlay {
             return;
         }
         if self.pending.len() >= MAX_PENDING {
-            self.add_passive(now, e.node, e.addr);
+            self.add_passive(now, e.node, e.addr, via);
             return;
         }
         let connected = self.mesh.is_connected(&e.node);
+        let via = via.filter(|v| *v != e.node);
         self.pending.insert(
             e.node,
             Pending {
@@ -599,6 +679,8 @@ impl Overlay {
                 high,
                 asked: connected,
                 deadline: now + NEIGHBOR_TIMEOUT,
+                via,
+                intro_at: via.filter(|_| !connected).map(|_| now + INTRODUCE_AFTER),
             },
         );
         if connected {
@@ -627,7 +709,7 @@ impl Overlay {
             self.send_msg(now, victim, &Msg::Disconnect);
             if let Some(vaddr) = self.active.remove(&victim) {
                 self.push(OverlayEvent::NeighborDown { node: victim });
-                self.add_passive(now, victim, vaddr);
+                self.add_passive(now, victim, vaddr, None);
             }
             let _ = self.mesh.disconnect(now, victim);
         }
@@ -635,13 +717,16 @@ impl Overlay {
         self.push(OverlayEvent::NeighborUp { node });
     }
 
-    fn add_passive(&mut self, now: Instant, node: NodeId, addr: SocketAddr) {
+    /// Adds `node` to the passive view, announced by `via` (`None`: we reached it ourselves).
+    fn add_passive(&mut self, now: Instant, node: NodeId, addr: SocketAddr, via: Option<NodeId>) {
         if node == self.node_id() || self.active.contains_key(&node) {
             return;
         }
         self.remember(now, node, addr);
-        if let Some(a) = self.passive.get_mut(&node) {
-            *a = addr;
+        if let Some(k) = self.passive.get_mut(&node) {
+            k.addr = addr;
+            // A newer announcer is likelier to still hold a session with it.
+            k.via = via.or(k.via);
             return;
         }
         if self.passive.len() >= self.passive_max() {
@@ -650,7 +735,7 @@ impl Overlay {
                 self.passive.remove(&victim);
             }
         }
-        self.passive.insert(node, addr);
+        self.passive.insert(node, Known { addr, via });
     }
 
     /// Records `node` at `addr` in the address book, evicting the longest-unseen entry when full.
@@ -745,6 +830,11 @@ impl Overlay {
                 self.repair(now);
             }
         }
+        self.auto_introduce(now);
+        if self.upgrade_at.is_some_and(|t| t <= now) {
+            self.upgrade_at = Some(now + UPGRADE_INTERVAL);
+            self.try_upgrades(now);
+        }
         self.intro_tick(now);
         self.punch_tick(now);
         if self.rejoin_at.is_some_and(|t| t <= now) {
@@ -769,9 +859,19 @@ impl Overlay {
     /// Promotes one passive peer (or, with none, an address-book peer).
     fn repair(&mut self, now: Instant) {
         let high = self.active.is_empty();
-        let candidates: Vec<Entry> = self
-            .passive()
-            .filter(|e| !self.pending.contains_key(&e.node))
+        let candidates: Vec<(Entry, Option<NodeId>)> = self
+            .passive
+            .iter()
+            .filter(|(n, _)| !self.pending.contains_key(n))
+            .map(|(n, k)| {
+                (
+                    Entry {
+                        node: *n,
+                        addr: k.addr,
+                    },
+                    k.via,
+                )
+            })
             .collect();
         let pick = if candidates.is_empty() {
             let book: Vec<Entry> = self
@@ -784,13 +884,13 @@ impl Overlay {
                 })
                 .collect();
             let i = self.below(book.len());
-            book.get(i).copied()
+            book.get(i).map(|e| (*e, None))
         } else {
             let i = self.below(candidates.len());
             candidates.get(i).copied()
         };
-        if let Some(e) = pick {
-            self.try_add(now, e, high);
+        if let Some((e, via)) = pick {
+            self.try_add(now, e, high, via);
         }
     }
 
@@ -850,6 +950,14 @@ impl Overlay {
                     let _ = self.mesh.connect(now, PathId::Udp, addr);
                 }
             }
+        }
+    }
+
+    /// The relay of our session with `node`, when it is relayed.
+    fn relay_of(&self, node: &NodeId) -> Option<NodeId> {
+        match self.mesh.peer_path(node) {
+            Some(PathId::Relay { via, .. }) => Some(via),
+            _ => None,
         }
     }
 

@@ -65,6 +65,20 @@ pub enum Msg {
         /// The target, at the address the introducer sees.
         peer: Entry,
     },
+    /// To a relay: "forward `packet` to `target`" (a sealed A↔B mesh datagram).
+    RelayTo {
+        /// The node at the other end.
+        target: NodeId,
+        /// The datagram, at most [`MAX_RELAYED`] bytes to be forwarded.
+        packet: Vec<u8>,
+    },
+    /// From a relay: "`peer` sent you `packet`".
+    RelayFrom {
+        /// The sender, at the address the relay sees.
+        peer: Entry,
+        /// The datagram.
+        packet: Vec<u8>,
+    },
 }
 
 /// Why a membership message was refused.
@@ -104,6 +118,15 @@ const T_PING: u8 = 0xB7;
 const T_INTRO_REQUEST: u8 = 0xB8;
 const T_PUNCH_NOTIFY: u8 = 0xB9;
 const T_INTRO_REPLY: u8 = 0xBA;
+const T_RELAY_TO: u8 = 0xBB;
+const T_RELAY_FROM: u8 = 0xBC;
+
+/// Largest datagram a relay forwards: a relayed session's datagrams are at most this
+/// ([`MAX_RELAYED_DATAGRAM`](super::super::limits::MAX_RELAYED_DATAGRAM)), so neither relay
+/// leg fragments; anything longer is no relayed datagram of ours.
+pub const MAX_RELAYED: usize = super::super::limits::MAX_RELAYED_DATAGRAM;
+
+const _: () = assert!(1 + ENTRY_LEN + MAX_RELAYED < super::super::limits::MAX_PLAINTEXT);
 
 impl Msg {
     /// The message's bytes (at most `2 + SHUFFLE_MAX × ENTRY_LEN` = 410).
@@ -145,6 +168,18 @@ impl Msg {
             Self::IntroReply { peer } => {
                 out.push(T_INTRO_REPLY);
                 put_entry(&mut out, peer);
+            }
+            Self::RelayTo { target, packet } => {
+                out.reserve(33 + packet.len());
+                out.push(T_RELAY_TO);
+                out.extend_from_slice(&target.0.0);
+                out.extend_from_slice(packet);
+            }
+            Self::RelayFrom { peer, packet } => {
+                out.reserve(1 + ENTRY_LEN + packet.len());
+                out.push(T_RELAY_FROM);
+                put_entry(&mut out, peer);
+                out.extend_from_slice(packet);
             }
         }
         out
@@ -195,6 +230,16 @@ impl Msg {
             },
             T_INTRO_REPLY => Self::IntroReply {
                 peer: take_entry(&mut rest)?,
+            },
+            // The packet is the rest of the message, whatever its length: the relay refuses
+            // (and counts) sizes beyond MAX_RELAYED itself.
+            T_RELAY_TO => Self::RelayTo {
+                target: NodeId(PubKey(take::<32>(&mut rest)?)),
+                packet: core::mem::take(&mut rest).to_vec(),
+            },
+            T_RELAY_FROM => Self::RelayFrom {
+                peer: take_entry(&mut rest)?,
+                packet: core::mem::take(&mut rest).to_vec(),
             },
             other => return Err(MsgError::UnknownType(other)),
         };

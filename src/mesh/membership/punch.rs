@@ -1,6 +1,10 @@
 //! NAT classification and introducer-driven hole punching: `IntroRequest` → `PunchNotify` +
 //! `IntroReply`, then both sides send initiations every [`PUNCH_INTERVAL`] for
-//! [`PUNCH_DURATION`]. Reasons: `docs/overlay.md` "NAT classification and punching".
+//! [`PUNCH_DURATION`]. A pair that cannot punch is relayed through the introducer meanwhile:
+//! at once from a symmetric side (DECISIONS.md 23), after [`RELAY_AFTER`] from the requester
+//! otherwise; punching goes on, and a punch that lands moves the session to the direct path.
+//! Membership starts introductions itself ([`INTRODUCE_AFTER`]) and retries relayed sessions
+//! every [`UPGRADE_INTERVAL`]. Reasons: `docs/overlay.md` "NAT classification and punching".
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -25,6 +29,20 @@ pub const INTRO_RETRY: Duration = Duration::from_millis(500);
 
 /// Punches in progress at once: each repeats a handshake 10 times a second.
 pub const MAX_PUNCHES: usize = 4;
+
+/// A requester whose punch has not landed after this long also starts a relayed handshake
+/// through the introducer: punches land within a round trip or two (≈ 100–300 ms in the
+/// simulator, well under a second on home links), so 1 s rarely relays a punchable pair, and
+/// leaves the relayed handshake 2 s before the 5 s goal (ARCHITECTURE.md "Relay").
+pub const RELAY_AFTER: Duration = Duration::from_secs(1);
+
+/// A dial to an announced peer unanswered this long asks the announcer for an introduction:
+/// a direct handshake answers within one round trip, so a second means a NAT is in the way.
+pub const INTRODUCE_AFTER: Duration = Duration::from_secs(1);
+
+/// A relayed session retries punching through its relay this often (Tailscale and iroh try
+/// upgrading every 60 s): NAT mappings and peers change, and every upgrade frees a relay.
+pub const UPGRADE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Observed addresses kept for NAT classification: two observers decide, a few more let a
 /// later change (a new router, a rebinding) show.
@@ -57,15 +75,22 @@ pub(super) struct Punch {
     pub(super) started: bool,
     pub(super) next: Instant,
     pub(super) until: Instant,
+    /// The introducer: our relay if the punch does not land.
+    pub(super) via: NodeId,
+    /// When to start the relayed handshake; `None`: started, or left to the other side.
+    pub(super) relay_at: Option<Instant>,
 }
 
 impl Overlay {
     /// Asks `introducer` (a peer with a session, typically public) to introduce us to
     /// `target`: both sides then punch for [`PUNCH_DURATION`].
-    /// The request is repeated every [`INTRO_RETRY`] until a session with `target` exists or
-    /// [`PUNCH_DURATION`] passed; then `PunchFailed`. At most [`MAX_PUNCHES`] at once.
+    /// The request is repeated every [`INTRO_RETRY`] until a direct session with `target`
+    /// exists or [`PUNCH_DURATION`] passed; then `PunchFailed`. Meanwhile the pair may get a
+    /// session relayed by `introducer` (see the module docs). At most [`MAX_PUNCHES`] at once.
     pub fn introduce(&mut self, now: Instant, introducer: NodeId, target: NodeId) {
-        if self.mesh.is_connected(&target)
+        if self.is_direct(&target)
+            || introducer == target
+            || introducer == self.node_id()
             || (!self.intros.contains_key(&target) && self.intros.len() >= MAX_PUNCHES)
         {
             return;
@@ -82,9 +107,9 @@ impl Overlay {
         self.pump(now);
     }
 
-    /// Counters.
-    pub(super) fn start_punch(&mut self, now: Instant, peer: Entry) {
-        if peer.node == self.node_id() || self.mesh.is_connected(&peer.node) {
+    /// Starts punching towards `peer` as introduced by `via`; `requester`: we asked for it.
+    pub(super) fn start_punch(&mut self, now: Instant, peer: Entry, via: NodeId, requester: bool) {
+        if peer.node == self.node_id() || peer.node == via || self.is_direct(&peer.node) {
             return;
         }
         // A repeated notification or reply does not extend a punch in progress.
@@ -98,6 +123,15 @@ impl Overlay {
                 started: false,
                 next: now,
                 until: now + PUNCH_DURATION,
+                via,
+                relay_at: if self.nat_type == NatType::Symmetric {
+                    // DECISIONS.md 23: a symmetric side relays at once and keeps punching.
+                    Some(now)
+                } else if requester {
+                    Some(now + RELAY_AFTER)
+                } else {
+                    None
+                },
             },
         );
         self.punch_tick(now);
@@ -110,7 +144,7 @@ impl Overlay {
             let Some(mut intro) = self.intros.get(&target).copied() else {
                 continue;
             };
-            if self.mesh.is_connected(&target) {
+            if self.is_direct(&target) {
                 self.intros.remove(&target);
                 continue;
             }
@@ -137,9 +171,21 @@ impl Overlay {
             let Some(mut p) = self.punches.get(&node).copied() else {
                 continue;
             };
-            if self.mesh.is_connected(&node) {
+            if self.is_direct(&node) {
                 self.punches.remove(&node);
                 continue;
+            }
+            if p.relay_at.is_some_and(|t| t <= now) {
+                p.relay_at = None;
+                let relay_ok = self.is_direct(&p.via);
+                if relay_ok && !self.mesh.is_connected(&node) {
+                    let path = PathId::Relay {
+                        via: p.via,
+                        to: node,
+                    };
+                    let _ = self.mesh.connect(now, path, p.addr);
+                }
+                self.punches.insert(node, p);
             }
             if p.until <= now {
                 self.punches.remove(&node);
@@ -149,13 +195,60 @@ impl Overlay {
             if p.next > now {
                 continue;
             }
-            let resent = p.started && self.mesh.resend_initiation(p.addr);
+            let resent = p.started && self.mesh.resend_initiation(PathId::Udp, p.addr);
             if !resent {
                 let _ = self.mesh.connect(now, PathId::Udp, p.addr);
                 p.started = true;
             }
             p.next = now + PUNCH_INTERVAL;
             self.punches.insert(node, p);
+        }
+    }
+
+    /// Whether our session with `node` is direct.
+    pub(super) fn is_direct(&self, node: &NodeId) -> bool {
+        self.mesh.peer_path(node).is_some_and(PathId::is_direct)
+    }
+
+    /// Neighbour requests whose dial went unanswered for [`INTRODUCE_AFTER`]: ask the peer
+    /// that announced the node to introduce us (it punches, or relays).
+    pub(super) fn auto_introduce(&mut self, now: Instant) {
+        let due: Vec<(NodeId, Option<NodeId>, bool)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.intro_at.is_some_and(|t| t <= now))
+            .map(|(n, p)| (*n, p.via, p.asked))
+            .collect();
+        for (node, via, asked) in due {
+            // Cleared whatever follows, so the deadline never stays in the past.
+            if let Some(p) = self.pending.get_mut(&node) {
+                p.intro_at = None;
+            }
+            let Some(via) = via.filter(|v| !asked && self.is_direct(v)) else {
+                continue;
+            };
+            if self.mesh.is_connected(&node) || self.intros.contains_key(&node) {
+                continue;
+            }
+            self.stats.auto_introductions += 1;
+            self.introduce(now, via, node);
+        }
+    }
+
+    /// Asks each relayed session's relay for a new introduction, so a punch may land now.
+    pub(super) fn try_upgrades(&mut self, now: Instant) {
+        let relayed: Vec<(NodeId, NodeId)> = self
+            .mesh
+            .peers()
+            .filter_map(|p| match p.path {
+                PathId::Relay { via, .. } => Some((p.node, via)),
+                PathId::Udp => None,
+            })
+            .collect();
+        for (node, via) in relayed {
+            if !self.intros.contains_key(&node) {
+                self.introduce(now, via, node);
+            }
         }
     }
 

@@ -95,7 +95,14 @@ fn an_address_book_entry_is_at_most_128_bytes() {
     // The overlay's inline state (the transport included); its maps are bounded by the views,
     // MAX_PENDING, MAX_PUNCHES, the sessions and ADDRESS_BOOK_MAX.
     let inline = size_of::<Overlay>();
-    assert!(inline <= 2560, "{inline} B inline per node");
+    assert!(inline <= 2816, "{inline} B inline per node");
+    // A relay-table entry (key and budget): ≤ MAX_RELAY_PAIRS of them.
+    let pair = relay::RELAY_PAIR_SIZE;
+    assert!(pair <= 160, "{pair} B per relayed pair");
+    // A passive entry now names its announcer.
+    let known = size_of::<NodeId>() + size_of::<Known>();
+    assert!(known <= 128, "{known} B per passive entry");
+    println!("Overlay {inline} B, relay pair {pair} B, passive entry {known} B");
 }
 
 proptest! {

@@ -106,7 +106,9 @@ impl MeshNode {
         }
 
         let local = self.alloc_index();
-        let ours = self.own_payload(Some(from), local).encode();
+        let ours = self
+            .own_payload(path.is_direct().then_some(from), local)
+            .encode();
         let mut packet = [0u8; RESPONSE_LEN];
         let (head, body) = packet.split_at_mut(HEADER_LEN);
         head.copy_from_slice(
@@ -308,7 +310,7 @@ impl MeshNode {
                 // The peer speaks on our newest keys: they are confirmed.
                 peer.confirm = None;
             }
-            if peer.addr != from || peer.path != path {
+            if super::moves(peer, path, from) {
                 peer.addr = from;
                 peer.path = path;
                 self.push_event(MeshEvent::PeerMoved { node, addr: from });

@@ -33,13 +33,32 @@ use super::wire::{
     NodeId, PAYLOAD_VERSION, SessionIndex,
 };
 
-/// Which kind of path a datagram came in on or leaves by. Only UDP exists in this part; the TLS
-/// fallback of issue 6 adds a variant, and its frames carry the same datagrams.
+/// Which kind of path a datagram came in on or leaves by. The TLS fallback of issue 6 will add
+/// a variant, and its frames carry the same datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum PathId {
-    /// The node's UDP socket.
+    /// The node's UDP socket: a direct path.
     Udp,
+    /// Through the relay `via`, a peer with a direct session, towards `to` (docs/wire.md
+    /// "Relay messages"). The datagram stays sealed end to end; [`Overlay`] wraps a transmit on
+    /// this path into a `RelayTo` message for `via`, so the shell never sees it.
+    ///
+    /// [`Overlay`]: super::Overlay
+    Relay {
+        /// The relaying node.
+        via: NodeId,
+        /// The node at the other end of the relay.
+        to: NodeId,
+    },
+}
+
+impl PathId {
+    /// Whether this is a direct UDP path.
+    #[must_use]
+    pub fn is_direct(self) -> bool {
+        self == Self::Udp
+    }
 }
 
 /// One datagram for the shell to send.
@@ -288,6 +307,12 @@ impl MeshNode {
         self.peers.contains_key(node)
     }
 
+    /// The path of the session with `node`, if established.
+    #[must_use]
+    pub fn peer_path(&self, node: &NodeId) -> Option<PathId> {
+        self.peers.get(node).map(|p| p.path)
+    }
+
     /// Starts a handshake with whoever answers at `addr`; `PeerUp` or `ConnectFailed` follows.
     /// A connect already in flight to `addr` is not duplicated.
     pub fn connect(
@@ -307,14 +332,16 @@ impl MeshNode {
         self.start_handshake(now, path, addr, Purpose::Connect, None, give_up_at)
     }
 
-    /// Sends the initiation of the `connect` in flight to `addr` once more, unchanged: hole
+    /// Sends the initiation of the `connect` in flight to `addr` on `path` once more, unchanged: hole
     /// punching repeats it every 100 ms while both NATs open (a duplicate costs the responder
     /// one handshake, under its per-source rate). Returns whether such a connect exists.
-    pub fn resend_initiation(&mut self, addr: SocketAddr) -> bool {
+    pub fn resend_initiation(&mut self, path: PathId, addr: SocketAddr) -> bool {
         let found = self
             .outgoing
             .values()
-            .find(|o| o.purpose == Purpose::Connect && o.addr == addr && o.hs.is_some())
+            .find(|o| {
+                o.purpose == Purpose::Connect && o.path == path && o.addr == addr && o.hs.is_some()
+            })
             .map(|o| (o.path, o.packet));
         match found {
             Some((path, packet)) => {
@@ -330,19 +357,24 @@ impl MeshNode {
         if payload.len() > MAX_MESSAGE {
             return Err(SendError::TooLarge(payload.len()));
         }
-        let needed = fragment::datagrams_for(payload.len());
+        let reject_after = self.config.reject_after;
+        let peer = self.peers.get_mut(&node).ok_or(SendError::NotConnected)?;
+        let sizes = if peer.path.is_direct() {
+            fragment::Sizes::DIRECT
+        } else {
+            fragment::Sizes::RELAYED
+        };
+        let needed = fragment::datagrams_sized(payload.len(), sizes);
         if self.transmits.len().saturating_add(needed) > MAX_QUEUED_TRANSMITS {
             return Err(SendError::Backpressure);
         }
-        let reject_after = self.config.reject_after;
-        let peer = self.peers.get_mut(&node).ok_or(SendError::NotConnected)?;
         if is_due(after(peer.current.created, reject_after), now) {
             return Err(SendError::KeysExpired);
         }
         let msg_id = peer.next_msg_id;
         peer.next_msg_id = msg_id.wrapping_add(1);
         let mut sealed = Vec::with_capacity(needed);
-        for frame in fragment::frames(payload, msg_id) {
+        for frame in fragment::frames_sized(payload, msg_id, sizes) {
             // Frames fit a datagram by construction, so the only failure is a key set at its
             // message limit; the rekey it triggered (or the reject timer) resolves it.
             let datagram = peer.current.seal(&frame).map_err(|e| {
@@ -407,7 +439,11 @@ impl MeshNode {
             .identity
             .handshake(&self.params, &self.net.prologue, seed, true)
             .map_err(|_| ConnectError::Noise)?;
-        let payload = self.own_payload(Some(addr), index).encode();
+        // Through a relay we do not see the peer's address: report none, or the NAT verdict
+        // would take the relay's view for a second observer.
+        let payload = self
+            .own_payload(path.is_direct().then_some(addr), index)
+            .encode();
         let mut packet = [0u8; INITIATION_LEN];
         let (head, rest) = packet.split_at_mut(HEADER_LEN);
         head.copy_from_slice(
@@ -493,6 +529,7 @@ impl MeshNode {
             observed,
         } = claim;
         let local = keys.local;
+        let observed = observed.filter(|_| path.is_direct());
         // Report what the peer saw only when it is news: rekeys repeat it every two minutes.
         let mut observed_news = observed;
         match self.peers.get_mut(&node) {
@@ -509,7 +546,7 @@ impl MeshNode {
                 peer.last_recv = now;
                 peer.rekey_not_before = None;
                 peer.confirm = None;
-                if peer.addr != from || peer.path != path {
+                if moves(peer, path, from) {
                     peer.addr = from;
                     peer.path = path;
                     self.push_event(MeshEvent::PeerMoved { node, addr: from });
@@ -651,6 +688,17 @@ fn packet_mac1(packet: &[u8; INITIATION_LEN]) -> Mac {
         mac1.copy_from_slice(m);
     }
     mac1
+}
+
+/// Whether an authenticated packet from `path`/`from` moves `peer`'s session there (roaming).
+/// A direct session never moves back onto a relay: relayed packets still in flight after an
+/// upgrade, or a peer that has not upgraded yet, would otherwise flap it. A direct path that
+/// dies ends the session by idleness, and membership reintroduces the pair.
+fn moves(peer: &Peer, path: PathId, from: SocketAddr) -> bool {
+    if peer.path.is_direct() && !path.is_direct() {
+        return false;
+    }
+    peer.addr != from || peer.path != path
 }
 
 /// `t + d`, or `None` (never) if that overflows.

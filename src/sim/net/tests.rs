@@ -172,6 +172,7 @@ fn the_seed_reproduces_a_run_exactly_and_another_seed_differs() {
 
 mod membership;
 mod punch;
+mod relay;
 
 #[test]
 fn an_idle_nat_mapping_expires_and_the_overlay_pings_keep_it_open() {
