@@ -40,13 +40,14 @@
 //! # Options are fixed at creation
 //!
 //! fjall stores a keyspace's options when the keyspace is created and ignores the options
-//! given on a later open. So the per-keyspace settings (the memtable sizes and the key-value
-//! separation threshold of [`FjallConfig`], and [`L0_THRESHOLD`]) take effect only in a new
-//! database: a board profile changed later leaves an existing database as it was created, with
-//! its old memtable sizes (their memory counts against the new budget as before) and its old
-//! separation. Database-wide settings (block cache, journal cap, worker count, open files)
-//! apply at every open. To retune an existing database, move its events into a new data dir
-//! (`store export` / `store import`).
+//! given on a later open. So the key-value separation threshold of [`FjallConfig`] and
+//! [`L0_THRESHOLD`] take effect only in a new database: a board profile changed later leaves an
+//! existing database with its old separation. The memtable sizes are the exception: the
+//! backend seals memtables itself at the configured sizes, at every open (fjall's stored limit
+//! is only a backstop, [`FJALL_MEMTABLE_BACKSTOP`] times larger). Database-wide settings
+//! (block cache, journal cap, worker count, open files) apply at every open. To retune an
+//! existing database otherwise, move its events into a new data dir (`store export` /
+//! `store import`).
 //!
 //! # Memtables are sealed here, not by fjall
 //!
@@ -141,6 +142,13 @@ pub const CLOSE_POLLS: u32 = 1_000;
 /// See [`CLOSE_POLLS`].
 const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// fjall's own memtable limit, stored when a keyspace is created, is this many times the board's
+/// memtable size: the backend seals memtables at the board's size itself (module docs), at
+/// every open, so a board profile may later change its memtable sizes up to this factor without
+/// fjall ever finding a memtable over its limit. (Databases created before the backend sealed
+/// memtables itself keep fjall's limit at their board's size then: they must not raise it.)
+pub const FJALL_MEMTABLE_BACKSTOP: u64 = 4;
+
 /// The probe file, in the database directory (fjall ignores files it does not name).
 const PROBE_NAME: &str = "nostrp2p-space-probe.tmp";
 
@@ -159,8 +167,8 @@ const INDEX: &str = "index";
 const STATE: &str = "state";
 
 /// fjall's tuning for one board. [`Default`] is the `armv7-router-256` budget (ARCHITECTURE.md
-/// "Memory budget"); the daemon fills it from the board profile. Memtable sizes and key-value
-/// separation are fixed when the database is created (module docs).
+/// "Memory budget"); the daemon fills it from the board profile. Key-value separation is fixed
+/// when the database is created; memtable sizes apply at every open (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FjallConfig {
     /// Block cache, shared by the keyspaces.
@@ -224,7 +232,7 @@ impl Open {
         let options = |memtable: u64| {
             KeyspaceCreateOptions::default()
                 .manual_journal_persist(true)
-                .max_memtable_size(memtable)
+                .max_memtable_size(memtable.saturating_mul(FJALL_MEMTABLE_BACKSTOP))
                 .compaction_strategy(Arc::new(Leveled::default().with_l0_threshold(L0_THRESHOLD)))
         };
         let events = db.keyspace(EVENTS, || {
