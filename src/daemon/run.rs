@@ -128,6 +128,14 @@ pub async fn run(
                 let next = retention.step(node, unix_now());
                 retention_due = tokio::time::Instant::now() + next;
             }
+            // Requests already admitted go before new connections: finish work before taking more.
+            req = http.recv() => {
+                // The status document is built only for the routes that show it.
+                let status = req
+                    .needs_status()
+                    .then(|| status_json(&info, started, node, mesh, &relay, &http));
+                http.handle(node, unix_now(), req, status);
+            }
             accepted = sockets.api.accept() => match accepted {
                 Ok((stream, peer)) => http.admit(stream, peer),
                 Err(e) => {
@@ -137,13 +145,6 @@ pub async fn run(
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 }
             },
-            req = http.recv() => {
-                // The status document is built only for the routes that show it.
-                let status = req
-                    .needs_status()
-                    .then(|| status_json(&info, started, node, mesh, &relay, &http));
-                http.handle(node, unix_now(), req, status);
-            }
             accepted = sockets.ws.accept() => match accepted {
                 Ok((stream, peer)) => relay.admit(stream, peer, Instant::now()),
                 Err(e) => {
