@@ -506,3 +506,61 @@ fn a_flood_of_idle_websockets_is_capped_and_the_node_keeps_serving() {
         after["heap_bytes"],
     );
 }
+
+/// A subscriber that never reads is closed as a slow consumer (1008) once its queue passes
+/// 256 KiB, and the node keeps serving the publisher.
+#[test]
+fn a_subscriber_that_never_reads_is_closed_as_a_slow_consumer() {
+    let (_dir, server, owner) = start();
+    let mut lazy = Client::connect(&server);
+    lazy.send(&json!(["REQ", "all", {"kinds": [1]}]));
+    assert_eq!(lazy.recv(), json!(["EOSE", "all"]));
+    let mut publisher = Client::connect(&server);
+    let filler = "x".repeat(60 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut published = 0;
+    // The kernel's socket buffers absorb a few MiB first; then the relay's queue fills.
+    while status(&server)["ws"]["closed_slow_consumer"] != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "no slow-consumer close after {published} events: {}",
+            status(&server)["ws"]
+        );
+        for _ in 0..20 {
+            let ev = sign(&owner, now(), 1, vec![], &format!("{published} {filler}"));
+            assert!(publisher.publish(&ev).0);
+            published += 1;
+        }
+    }
+    // The publisher is still served.
+    assert_eq!(
+        publisher
+            .req("p", &[json!({"kinds": [1], "limit": 1})])
+            .len(),
+        1
+    );
+    // The lazy client reads what was queued, then the connection ends.
+    lazy.ws
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut events = 0;
+    let end = loop {
+        match lazy.ws.read() {
+            Ok(Message::Text(_)) => events += 1,
+            Ok(Message::Close(frame)) => {
+                // The close frame arrives if the client reads within the relay's 2 s close
+                // deadline; later the socket is just dropped (the counter above is the proof).
+                assert_eq!(frame.as_ref().map(|f| f.code), Some(CloseCode::Policy));
+                break format!("close {frame:?}");
+            }
+            Ok(_) => {}
+            Err(e) => break format!("error {e}"),
+        }
+    };
+    assert!(
+        events < published,
+        "{events} of {published} delivered, then {end}"
+    );
+    println!("slow consumer: {published} published, {events} delivered, then {end}");
+}
