@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
@@ -369,7 +369,11 @@ async fn websocket(
                     close_after_error(&mut ws, CloseCode::Size, "message too big").await;
                     return Cause::Oversized;
                 }
-                Err(WsError::Io(_)) => return Cause::Client,
+                // A client that vanishes without a close frame (a dropped socket, a killed
+                // app) is a client close, not a protocol violation.
+                Err(
+                    WsError::Io(_) | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                ) => return Cause::Client,
                 Err(e) => {
                     log::debug!("ws: protocol error: {e}");
                     close_after_error(&mut ws, CloseCode::Protocol, "protocol error").await;
