@@ -92,7 +92,7 @@ pub const HTTP_DETACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Then how long before the slot is reused: tiny_http marks a finished thread idle a moment
 /// after it closed the connection, and a slot reused sooner makes it spawn a fifth pool thread.
-pub const HTTP_SLOT_SETTLE: Duration = Duration::from_millis(20);
+pub const HTTP_SLOT_SETTLE: Duration = Duration::from_millis(50);
 
 /// How long [`start`] waits after starting tiny_http before the first connection may reach
 /// it: its 4 pool threads must have parked, or the first connection makes it spawn a fifth
