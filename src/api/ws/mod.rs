@@ -78,6 +78,12 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(60);
 /// the connection with 1008 `slow consumer`. 32 connections × 256 KiB bounds the total.
 pub const OUTBOUND_MAX: usize = 256 * 1024;
 
+/// Most bytes queued for all connections together (ARCHITECTURE.md memory budget: ≤ 2 MiB
+/// in all). Past it, a live event closes its connection as a slow consumer if that connection
+/// holds more than its even share (`OUTBOUND_TOTAL_MAX / MAX_CONNECTIONS`), so the readers
+/// that keep up are not the ones dropped.
+pub const OUTBOUND_TOTAL_MAX: usize = 2 * 1024 * 1024;
+
 /// A connection's task reads no further request while its backlog is at or over this, so a
 /// client that sends requests but does not read replies stops being read.
 pub const READ_PAUSE_BACKLOG: usize = 128 * 1024;
@@ -590,6 +596,7 @@ impl Relay {
     /// Delivers a stored or ephemeral event to the live subscriptions it matches.
     pub fn deliver(&mut self, event: &Event) {
         let mut json: Option<String> = None;
+        let over_total = self.backlog_total() > OUTBOUND_TOTAL_MAX;
         for c in self.conns.values_mut() {
             if c.closing || !c.upgraded {
                 continue;
@@ -599,6 +606,12 @@ impl Relay {
                 let json = json.get_or_insert_with(|| event.to_json());
                 self.stats.live_sent += 1;
                 let text = proto::event(&sub_id, json);
+                if over_total
+                    && c.backlog.load(Ordering::Relaxed) > OUTBOUND_TOTAL_MAX / MAX_CONNECTIONS
+                {
+                    slow_consumer(c, &mut self.stats, &mut self.subs_total);
+                    break;
+                }
                 queue(c, &mut self.stats, &mut self.subs_total, text, true);
             }
         }
@@ -624,6 +637,14 @@ impl Relay {
         }
     }
 
+    /// Bytes queued for all connections.
+    fn backlog_total(&self) -> usize {
+        self.conns
+            .values()
+            .map(|c| c.backlog.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Connections open (in handshake or upgraded).
     #[must_use]
     pub fn open(&self) -> usize {
@@ -634,11 +655,7 @@ impl Relay {
     #[must_use]
     pub fn stats_json(&self) -> serde_json::Value {
         let s = &self.stats;
-        let backlog: usize = self
-            .conns
-            .values()
-            .map(|c| c.backlog.load(Ordering::Relaxed))
-            .sum();
+        let backlog = self.backlog_total();
         serde_json::json!({
             "open": self.conns.len(),
             "websockets": self.conns.values().filter(|c| c.upgraded).count(),
