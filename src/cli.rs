@@ -477,6 +477,13 @@ fn print_status(dir: &std::path::Path, body: &str) {
         v["listen"]["api"].as_str().unwrap_or("?")
     );
     println!("  writable  {}", v["writable"]);
+    let http = &v["http"];
+    if http.is_object() {
+        println!(
+            "  rest      {} open, {} requests, {} refused off-LAN",
+            http["open"], http["requests"], http["refused_not_lan"]
+        );
+    }
     println!(
         "  process   {} threads, {} resident",
         v["threads"],

@@ -600,7 +600,12 @@ fn status_and_metrics_show_the_http_section() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("threads"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("threads"), "{text}");
+    assert!(
+        text.contains("  rest      ") && text.contains(" open, "),
+        "{text}"
+    );
 }
 
 #[test]
