@@ -32,7 +32,7 @@ fn join_hosts(net: &mut SimNet<Overlay>, n: usize, boot: HostId) -> Vec<HostId> 
 /// DECISIONS.md 25: the active-view graph over online hosts is one component and every
 /// online host has an online active peer. Returns (components, isolated hosts, asymmetric
 /// links) or the failure.
-fn check_connected(net: &SimNet<Overlay>) -> Result<usize, String> {
+pub(super) fn check_connected(net: &SimNet<Overlay>) -> Result<usize, String> {
     let online: BTreeMap<NodeId, HostId> = net
         .hosts()
         .iter()

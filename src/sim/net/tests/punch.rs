@@ -7,7 +7,7 @@ use crate::mesh::{MeshEvent, NodeId, Overlay, OverlayEvent, PathId};
 
 use super::super::super::nat::{Filtering, Mapping, NatKind};
 use super::super::{HostId, Link, PrintSeedOnPanic, SimNet};
-use super::membership::overlay_node;
+use super::membership::{check_connected, overlay_node};
 use super::seed;
 
 pub(super) fn public(net: &mut SimNet<Overlay>) -> HostId {
@@ -267,4 +267,78 @@ fn port_restricted_cones_punch_through_a_lossy_link_by_repeating_initiations() {
         })
         .count();
     assert!(landed >= 6, "{landed} of 8 punches landed; seed {seed}");
+}
+
+#[test]
+fn a_joiner_announced_by_forward_join_is_reached_through_the_announcer() {
+    let seed = seed(64);
+    let _guard = PrintSeedOnPanic(seed);
+    for (ka, kb, want) in [
+        (
+            NatKind::PORT_RESTRICTED_CONE,
+            NatKind::PORT_RESTRICTED_CONE,
+            Outcome::Direct,
+        ),
+        (NatKind::SYMMETRIC, NatKind::SYMMETRIC, Outcome::Relayed),
+        (
+            NatKind::PORT_RESTRICTED_CONE,
+            NatKind::SYMMETRIC,
+            Outcome::Relayed,
+        ),
+    ] {
+        // Nobody calls `introduce`: the introducer forwards one joiner's Join to the other,
+        // whose dial into the joiner's NAT goes unanswered; it asks the introducer itself.
+        let mut t = Trio::new(seed, ka, kb, Link::default());
+        t.net.run_for(Duration::from_secs(10));
+        assert_eq!(t.outcome(), want, "{ka:?} × {kb:?}; seed {seed}");
+        let (a_id, b_id) = (t.id(t.a), t.id(t.b));
+        assert!(
+            t.net.host(t.a).node.active().any(|n| n == b_id)
+                && t.net.host(t.b).node.active().any(|n| n == a_id),
+            "{ka:?} × {kb:?}: A and B are active neighbours; seed {seed}"
+        );
+        let auto: u64 = [t.a, t.b]
+            .iter()
+            .map(|h| t.net.host(*h).node.stats().auto_introductions)
+            .sum();
+        assert!(auto >= 1, "{ka:?} × {kb:?}; seed {seed}");
+    }
+}
+
+#[test]
+fn nodes_behind_every_nat_kind_form_one_connected_overlay_around_one_public_node() {
+    let seed = seed(65);
+    let _guard = PrintSeedOnPanic(seed);
+    let mut net: SimNet<Overlay> = SimNet::new(seed, crate::mesh::tests::epoch());
+    let boot = public(&mut net);
+    let boot_addr = net.public_addr(boot).unwrap();
+    // Eleven NATed nodes: more than the public node's active view holds, so most links must
+    // be NAT to NAT, punched or relayed.
+    for i in 0..11 {
+        let kind = NatKind::ALL[i % NatKind::ALL.len()];
+        let h = natted(&mut net, kind);
+        net.with_node(h, |o, now| o.join(now, &[boot_addr]));
+        net.run_for(Duration::from_millis(500));
+    }
+    net.run_for(Duration::from_secs(180));
+    check_connected(&net).unwrap_or_else(|e| panic!("{e}; seed {seed}"));
+    let relayed: usize = net
+        .hosts()
+        .iter()
+        .map(|h| {
+            h.node
+                .mesh()
+                .peers()
+                .filter(|p| !p.path.is_direct())
+                .count()
+        })
+        .sum();
+    let auto: u64 = net
+        .hosts()
+        .iter()
+        .map(|h| h.node.stats().auto_introductions)
+        .sum();
+    println!("relayed session ends {relayed}, auto introductions {auto}");
+    assert!(auto > 0, "seed {seed}");
+    assert_eq!(net.stats().runaway, 0);
 }
