@@ -566,3 +566,40 @@ fn a_subscriber_that_never_reads_is_closed_as_a_slow_consumer() {
     );
     println!("slow consumer: {published} published, {events} delivered, then {end}");
 }
+
+/// DECISIONS.md 8 over the websocket: 64 KiB per event except follow lists and other
+/// replaceable lists (256 KiB); and one REQ's stored answer stops at 128 KiB of events.
+#[test]
+fn event_size_limits_and_the_answer_size_bound() {
+    let (_dir, server, owner) = start();
+    let mut c = Client::connect(&server);
+    let big = "y".repeat(70 * 1024);
+    // Our signer refuses to sign it, so the content grows after signing: the size check
+    // comes before the id check.
+    let mut too_big = sign(&owner, now(), 1, vec![], "small");
+    too_big.content = big;
+    let (ok, msg) = c.publish(&too_big);
+    assert!(
+        !ok && msg.starts_with("invalid:") && msg.contains("65536"),
+        "{msg}"
+    );
+    let follows: Vec<Tag> = (0..1_500u32)
+        .map(|i| Tag::new(["p", &format!("{i:064x}")]))
+        .collect();
+    let list = sign(&owner, now(), 3, follows, "");
+    assert!(list.to_json().len() > 64 * 1024);
+    assert_eq!(c.publish(&list), (true, String::new()));
+
+    let t = now() - 100;
+    let filler = "z".repeat(60 * 1024);
+    for i in 0..3 {
+        assert!(c.publish(&sign(&owner, t + i, 1, vec![], &filler)).0);
+    }
+    let answer = c.req("big", &[json!({"kinds": [1]})]);
+    assert_eq!(
+        answer.len(),
+        2,
+        "two 60 KiB events fit 128 KiB, the third does not"
+    );
+    assert_eq!(status(&server)["ws"]["answers_truncated"], 1);
+}
