@@ -273,9 +273,9 @@ fn small_memtables() -> FjallConfig {
     }
 }
 
-/// `len` bytes that do not compress (fjall compresses journal entries).
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+/// `len` bytes that do not compress (fjall compresses each journal entry).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -294,12 +294,16 @@ fn key(tag: u8, i: u32) -> Vec<u8> {
     key
 }
 
-/// One batch touching every keyspace, as a stored event does: a record of `record` bytes, a few
-/// index keys, the usage counters.
-fn batch(i: u32, record: usize) -> Vec<Op> {
+/// One batch touching every keyspace, as a stored event does: `record` (with `i` in its first
+/// bytes), a few index keys, the usage counters.
+fn batch(i: u32, record: &[u8]) -> Vec<Op> {
     let id = |tag: u8| key(tag, i);
+    let mut record = record.to_vec();
+    for (b, x) in record.iter_mut().zip(i.to_le_bytes()) {
+        *b = x;
+    }
     vec![
-        Op::Put(Space::Events, id(0), noise(i, record)),
+        Op::Put(Space::Events, id(0), record),
         Op::Put(Space::Index, id(1), Vec::new()),
         Op::Put(Space::Index, id(2), Vec::new()),
         Op::Put(Space::Index, id(3), Vec::new()),
@@ -339,8 +343,10 @@ fn memtables_are_sealed_before_fjall_would_ask_its_worker() {
         config.memtable_index_bytes,
         config.memtable_state_bytes,
     ];
+    let noise = noise(1_200);
     for i in 0..4_000 {
-        kv.write(batch(i, 300 + (i as usize * 37) % 900)).unwrap();
+        kv.write(batch(i, &noise[..300 + (i as usize * 37) % 900]))
+            .unwrap();
         if i % 64 == 63 {
             kv.persist().unwrap();
         }
@@ -367,11 +373,12 @@ fn journals_stay_bounded_and_a_clean_close_leaves_nothing_to_replay() {
     let path = dir.path().join("db");
     let written: u64 = {
         let mut kv = FjallKv::open(&path, FjallConfig::default()).unwrap();
+        let noise = noise(64 << 10);
         let mut written = 0;
         let mut most = 0;
         // ≈ 150 MB through the journal: the active journal is sealed twice.
         for i in 0..2_300 {
-            let ops = batch(i, 64 << 10);
+            let ops = batch(i, &noise);
             written += ops.iter().map(super::op_bytes).sum::<usize>() as u64;
             kv.write(ops).unwrap();
             if i % 8 == 7 {
