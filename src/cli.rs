@@ -143,6 +143,10 @@ struct ServerArgs {
     /// [default: nostrp2p]
     #[arg(long, value_name = "NAME")]
     network_id: Option<String>,
+    /// `always` (OK only after fsync) or `interval:<ms>` (OK at once, fsync at most every <ms>;
+    /// a crash loses up to that window). [default: always]
+    #[arg(long, value_name = "MODE")]
+    store_sync: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +230,7 @@ fn resolve(args: ServerArgs) -> Result<Config, config::ConfigError> {
         open_writes: args.open_writes,
         allow_cgnat: args.allow_cgnat,
         network_id: args.network_id,
+        store_sync: args.store_sync,
     };
     config::resolve(
         flags,

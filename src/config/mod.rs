@@ -151,13 +151,15 @@ pub enum Key {
     AllowCgnat,
     /// `network_id`
     NetworkId,
+    /// `store_sync`
+    StoreSync,
     /// `config`: the file itself; a flag and a variable, never a file key.
     Config,
 }
 
 impl Key {
     /// Every key, in README order.
-    pub const ALL: [Key; 15] = [
+    pub const ALL: [Key; 16] = [
         Key::Listen,
         Key::BootPeers,
         Key::Owner,
@@ -172,6 +174,7 @@ impl Key {
         Key::OpenWrites,
         Key::AllowCgnat,
         Key::NetworkId,
+        Key::StoreSync,
         Key::Config,
     ];
 
@@ -193,6 +196,7 @@ impl Key {
             Key::OpenWrites => "open_writes",
             Key::AllowCgnat => "allow_cgnat",
             Key::NetworkId => "network_id",
+            Key::StoreSync => "store_sync",
             Key::Config => "config",
         }
     }
@@ -221,6 +225,7 @@ impl Key {
             Key::OpenWrites => "NOSTRP2P_OPEN_WRITES",
             Key::AllowCgnat => "NOSTRP2P_ALLOW_CGNAT",
             Key::NetworkId => "NOSTRP2P_NETWORK_ID",
+            Key::StoreSync => "NOSTRP2P_STORE_SYNC",
             Key::Config => "NOSTRP2P_CONFIG",
         }
     }
@@ -243,6 +248,7 @@ impl Key {
             Key::OpenWrites => "--open-writes",
             Key::AllowCgnat => "--allow-cgnat",
             Key::NetworkId => "--network-id",
+            Key::StoreSync => "--store-sync",
             Key::Config => "--config",
         }
     }
@@ -267,6 +273,7 @@ impl Key {
             Key::OpenWrites => "false",
             Key::AllowCgnat => "false",
             Key::NetworkId => DEFAULT_NETWORK_ID,
+            Key::StoreSync => "always",
             Key::Config => "`<data_dir>/config.toml` when it exists",
         }
     }
@@ -299,6 +306,10 @@ impl Key {
             }
             Key::NetworkId => {
                 "mesh network name: nodes with different ids cannot talk (labs and tests)"
+            }
+            Key::StoreSync => {
+                "`always`: a client hears OK only once its event is fsynced; `interval:<ms>`: \
+                 OK at once, fsync at most every <ms> (a crash loses up to that window)"
             }
             Key::Config => "the config file to read (must exist)",
         }
@@ -352,7 +363,24 @@ pub struct Config {
     pub allow_cgnat: bool,
     /// The mesh's network id (`mac1` key and Noise prologue).
     pub network_id: String,
+    /// When the store fsyncs and clients hear their `OK`.
+    pub store_sync: StoreSync,
 }
+
+/// When the store fsyncs, and so when a client hears that its event is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreSync {
+    /// Every loop turn that wrote something ends with one fsync, and only then are its
+    /// acknowledgements released: nothing acknowledged is ever lost (the default).
+    Always,
+    /// Acknowledge at once and fsync at most this often: fewer flushes on a slow card, and a
+    /// crash (not a clean stop) loses up to this window of acknowledged events.
+    Interval(core::time::Duration),
+}
+
+/// Longest `store_sync` interval: a minute of acknowledged events is as much as anyone should
+/// be able to lose by configuration.
+pub const STORE_SYNC_INTERVAL_MAX_MS: u64 = 60_000;
 
 impl Config {
     /// HTTP API and web UI address: the listen IP, port P+1 (port 0 when P is 0: the OS
@@ -540,6 +568,7 @@ pub fn resolve(
         network_id: merged
             .network_id
             .unwrap_or_else(|| DEFAULT_NETWORK_ID.to_owned()),
+        store_sync: merged.store_sync.unwrap_or(StoreSync::Always),
     })
 }
 
@@ -582,6 +611,7 @@ struct Layer {
     open_writes: Option<bool>,
     allow_cgnat: Option<bool>,
     network_id: Option<String>,
+    store_sync: Option<StoreSync>,
 }
 
 impl Layer {
@@ -711,8 +741,23 @@ impl Layer {
                 }
             })
             .transpose()?;
+        let store_sync = raw
+            .store_sync
+            .map(|s| {
+                parse_store_sync(&s).ok_or_else(|| {
+                    invalid(
+                        Key::StoreSync,
+                        &format!(
+                            "`always` or `interval:<ms>` with 1 <= ms <= {STORE_SYNC_INTERVAL_MAX_MS}"
+                        ),
+                        format!("{s:?}"),
+                    )
+                })
+            })
+            .transpose()?;
         let path = |key, p: Option<PathBuf>| p.map(|p| check_path(p, place(key))).transpose();
         Ok(Layer {
+            store_sync,
             writers,
             open_writes: raw.open_writes,
             allow_cgnat: raw.allow_cgnat,
@@ -747,8 +792,20 @@ impl Layer {
             open_writes: later.open_writes.or(self.open_writes),
             allow_cgnat: later.allow_cgnat.or(self.allow_cgnat),
             network_id: later.network_id.or(self.network_id),
+            store_sync: later.store_sync.or(self.store_sync),
         }
     }
+}
+
+/// `always` or `interval:<ms>` (1 ≤ ms ≤ [`STORE_SYNC_INTERVAL_MAX_MS`]).
+fn parse_store_sync(s: &str) -> Option<StoreSync> {
+    if s == "always" {
+        return Some(StoreSync::Always);
+    }
+    let ms: u64 = s.strip_prefix("interval:")?.parse().ok()?;
+    (1..=STORE_SYNC_INTERVAL_MAX_MS)
+        .contains(&ms)
+        .then(|| StoreSync::Interval(core::time::Duration::from_millis(ms)))
 }
 
 /// A path must be non-empty and must not start with `~`, which nothing here expands.

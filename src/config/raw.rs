@@ -51,6 +51,8 @@ pub struct RawConfig {
     pub allow_cgnat: Option<bool>,
     /// The mesh's network id.
     pub network_id: Option<String>,
+    /// `always` or `interval:<ms>`.
+    pub store_sync: Option<String>,
 }
 
 impl RawConfig {
@@ -73,6 +75,7 @@ impl RawConfig {
             open_writes: later.open_writes.or(self.open_writes),
             allow_cgnat: later.allow_cgnat.or(self.allow_cgnat),
             network_id: later.network_id.or(self.network_id),
+            store_sync: later.store_sync.or(self.store_sync),
         }
     }
 
@@ -117,6 +120,7 @@ impl RawConfig {
                 Key::OpenWrites => raw.open_writes = Some(toml_bool(value, place)?),
                 Key::AllowCgnat => raw.allow_cgnat = Some(toml_bool(value, place)?),
                 Key::NetworkId => raw.network_id = Some(toml_string(value, place)?),
+                Key::StoreSync => raw.store_sync = Some(toml_string(value, place)?),
                 Key::Config => return Err(unknown()),
             }
         }
@@ -167,6 +171,7 @@ pub(super) fn env_layer(env: &[(String, String)]) -> Result<EnvLayer, ConfigErro
             Key::OpenWrites => raw.open_writes = Some(env_bool(value, place)?),
             Key::AllowCgnat => raw.allow_cgnat = Some(env_bool(value, place)?),
             Key::NetworkId => raw.network_id = Some(value.clone()),
+            Key::StoreSync => raw.store_sync = Some(value.clone()),
             Key::Config => layer.config_file = Some(value.into()),
         }
     }

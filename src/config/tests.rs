@@ -876,7 +876,8 @@ fn the_derived_deserializer_accepts_the_same_keys() {
     let text = "listen = \"0.0.0.0:1\"\nboot_peers = [\"a:1\"]\nowner = \"x\"\nwritable = true\n\
                 debug = false\ndata_dir = \"/d\"\nboard = \"rpi-4\"\nssl = true\n\
                 tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nwriters = [\"w\"]\n\
-                open_writes = true\nallow_cgnat = true\nnetwork_id = \"lab\"\n";
+                open_writes = true\nallow_cgnat = true\nnetwork_id = \"lab\"\n\
+                store_sync = \"always\"\n";
     let derived: RawConfig = toml::from_str(text).unwrap();
     let by_hand = RawConfig::from_toml(Path::new("t.toml"), text).unwrap();
     assert_eq!(derived, by_hand);
@@ -1049,4 +1050,35 @@ fn writers_open_writes_cgnat_and_network_id_resolve_and_are_checked() {
         err.contains("NOSTRP2P_NETWORK_ID") && err.contains("printable"),
         "{err}"
     );
+}
+
+#[test]
+fn store_sync_is_always_by_default_and_interval_is_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = |sync: Option<&str>| RawConfig {
+        data_dir: Some(tmp.path().join("d")),
+        board: Some("rpi-4".into()),
+        store_sync: sync.map(str::to_owned),
+        ..RawConfig::default()
+    };
+    let sync = |s: Option<&str>| resolve(flags(s), None, &[], &pi4()).map(|c| c.store_sync);
+    assert_eq!(sync(None).unwrap(), StoreSync::Always);
+    assert_eq!(sync(Some("always")).unwrap(), StoreSync::Always);
+    assert_eq!(
+        sync(Some("interval:250")).unwrap(),
+        StoreSync::Interval(std::time::Duration::from_millis(250))
+    );
+    for bad in [
+        "interval:0",
+        "interval:60001",
+        "interval:",
+        "sometimes",
+        "interval:1s",
+    ] {
+        let err = sync(Some(bad)).unwrap_err().to_string();
+        assert!(
+            err.contains("--store-sync") && err.contains("interval:<ms>"),
+            "{bad}: {err}"
+        );
+    }
 }

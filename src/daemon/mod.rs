@@ -222,6 +222,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
                 retention,
                 ws: crate::api::ws::Relay::new(lan, &identity.owner, config.open_writes),
                 http,
+                sync: config.store_sync,
             },
             &mut notifier,
             started,

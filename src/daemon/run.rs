@@ -17,6 +17,7 @@ use super::store::{NodeStore, Retention};
 use crate::api::Committed;
 use crate::api::http::Http;
 use crate::api::ws::{self, Relay};
+use crate::config::StoreSync;
 use crate::node::{Node, NodeEvent};
 use crate::nostr::{PubKey, UnixTime, nip19};
 use crate::store::EventStore;
@@ -63,6 +64,8 @@ pub struct Parts {
     pub ws: (Relay, ws::Inbox),
     /// The REST API's loop side (admission, proxies, dispatch, parked answers).
     pub http: Http,
+    /// When the store fsyncs and clients hear their `OK` (config `store_sync`).
+    pub sync: StoreSync,
 }
 
 /// Sleeps until `deadline`, or forever when there is none (a `select!` branch that never fires).
@@ -99,7 +102,10 @@ pub async fn run(
         mut retention,
         ws: (mut relay, mut ws_inbox),
         mut http,
+        sync,
     } = parts;
+    // With `store_sync = interval:<ms>`: when the pending fsync is due (None: nothing pending).
+    let mut sync_due: Option<tokio::time::Instant> = None;
     // The loop body works through references, as the state machines' own methods do.
     let (node, mesh) = (&mut node, &mut mesh);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -124,6 +130,12 @@ pub async fn run(
                 Err(e) => log::debug!("mesh: receive failed: {e}"),
             },
             () = sleep_until_opt(mesh.deadline()) => mesh.handle_timeout(Instant::now()),
+            () = sleep_until_opt(sync_due) => {
+                sync_due = None;
+                if let Err(e) = node.commit() {
+                    log::warn!("store: interval fsync failed; writes since the last one may be lost: {e}");
+                }
+            }
             () = tokio::time::sleep_until(retention_due) => {
                 let next = retention.step(node, unix_now());
                 retention_due = tokio::time::Instant::now() + next;
@@ -163,7 +175,7 @@ pub async fn run(
             }
         }
         mesh.flush(&sockets.mesh, node.store_mut(), Instant::now());
-        end_turn(node, &mut relay, &mut http);
+        end_turn(node, &mut relay, &mut http, sync, &mut sync_due);
     }
     mesh.save_book(node.store_mut(), Instant::now());
     let result = node.store_mut().commit();
@@ -178,11 +190,27 @@ pub async fn run(
 /// The end of every turn: the node's output goes to the API (live subscriptions), then one
 /// commit makes the turn's writes durable, then the acknowledgements parked until it are
 /// released. A turn that wrote nothing skips the commit.
-fn end_turn(node: &mut DaemonNode, relay: &mut Relay, http: &mut Http) {
+fn end_turn(
+    node: &mut DaemonNode,
+    relay: &mut Relay,
+    http: &mut Http,
+    sync: StoreSync,
+    sync_due: &mut Option<tokio::time::Instant>,
+) {
     while let Some(event) = node.poll_event() {
         match event {
             NodeEvent::Arrived(event) => relay.deliver(&event),
         }
+    }
+    if let StoreSync::Interval(every) = sync {
+        // The configured trade: acknowledge what is written (in fjall's journal buffer, not
+        // yet on disk) at once, and fsync at most every `every`; a crash loses that window.
+        if node.has_uncommitted() {
+            sync_due.get_or_insert_with(|| tokio::time::Instant::now() + every);
+            relay.release(&Committed::Durable);
+            http.release(&Committed::Durable);
+        }
+        return;
     }
     if node.has_uncommitted() {
         let result = node.commit();

@@ -603,3 +603,40 @@ fn event_size_limits_and_the_answer_size_bound() {
     );
     assert_eq!(status(&server)["ws"]["answers_truncated"], 1);
 }
+
+#[test]
+fn store_sync_interval_acknowledges_at_once_and_fsyncs_within_the_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--store-sync", "interval:300"]);
+    let owner = owner_keys(dir.path());
+    let mut c = Client::connect(&server);
+    let before = status(&server)["store"]["commits"]
+        .as_u64()
+        .expect("commits");
+    for i in 0..5 {
+        let note = sign(&owner, now(), 1, vec![], &format!("fast {i}"));
+        assert_eq!(c.publish(&note), (true, String::new()));
+    }
+    // The OKs did not wait for an fsync each: at most one interval fsync can have run yet.
+    let acked = status(&server)["store"]["commits"]
+        .as_u64()
+        .expect("commits");
+    assert!(acked <= before + 1, "commits {before} -> {acked} for 5 OKs");
+    // ...and the pending fsync comes within the interval.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now_commits = status(&server)["store"]["commits"]
+            .as_u64()
+            .expect("commits");
+        if now_commits > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fsync within 5 s of the OKs (commits still {now_commits})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stored = c.req("all", &[json!({"kinds": [1]})]);
+    assert_eq!(stored.len(), 5);
+}
