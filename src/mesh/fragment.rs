@@ -51,8 +51,7 @@ impl Sizes {
         whole_max: WHOLE_MAX,
         chunk: FRAGMENT_CHUNK,
     };
-    /// A relayed path: datagrams of at most
-    /// [`MAX_RELAYED_DATAGRAM`](super::limits::MAX_RELAYED_DATAGRAM).
+    /// A relayed path: datagrams of at most [`MAX_RELAYED_DATAGRAM`].
     pub const RELAYED: Self = Self {
         whole_max: MAX_RELAYED_DATAGRAM - HEADER_LEN - TAG_LEN - 1,
         chunk: RELAYED_CHUNK,

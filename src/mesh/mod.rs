@@ -6,9 +6,10 @@
 //! snow's stateless transport with the header counter as nonce and a 2048-packet replay window;
 //! rekey at 120 s, keys refused at 180 s, idle sessions ended; messages up to 64 KiB fragmented
 //! into ≤ 1200-byte datagrams; WireGuard's `mac1`/cookie/`mac2` defence and a per-source
-//! handshake rate; HyParView-like membership in [`membership`] ([`Overlay`] wraps the node).
-//! What it is not (yet): NAT traversal, relaying and the TLS fallback, which sit on top of
-//! [`MeshNode`] and its events.
+//! handshake rate; HyParView-like membership in [`membership`] ([`Overlay`] wraps the node),
+//! with NAT classification, introducer-driven hole punching and a relay fallback through the
+//! introducer ([`PathId::Relay`]: the same end-to-end session, its datagrams carried inside
+//! the relay's sessions). What it is not (yet): the TLS fallback for UDP-blocked nodes.
 //!
 //! # Shape
 //!

@@ -15,6 +15,10 @@
 //! refuse); the active view is filled towards its size with low-priority requests whenever it
 //! is short, not only after a failure.
 //!
+//! NAT traversal sits here too: classification and punching in `punch.rs` (introductions are
+//! started by membership itself when a dial goes unanswered), and the relay fallback in
+//! `relay.rs`, which makes [`Overlay::poll_transmit`] wrap datagrams of relayed sessions.
+//!
 //! State is bounded by the config and the consts below; nothing grows with the network.
 
 use core::net::SocketAddr;
@@ -128,7 +132,7 @@ pub enum OverlayEvent {
     },
     /// Our NAT's mapping behaviour changed, as classified from observed addresses.
     NatType(NatType),
-    /// A punch towards `node` ended without a session.
+    /// A punch towards `node` ended without a direct session (a relayed one may exist).
     PunchFailed {
         /// The peer.
         node: NodeId,

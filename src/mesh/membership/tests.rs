@@ -153,3 +153,38 @@ fn the_address_book_stays_bounded_and_forgets_the_longest_unseen_first() {
         .collect();
     assert_eq!(oldest, (0..10).collect::<Vec<u64>>());
 }
+
+#[test]
+fn golden_bytes_of_the_relay_messages() {
+    let v4 = SocketAddr::from((Ipv4Addr::new(203, 0, 113, 7), 0x1b58));
+    let to = Msg::RelayTo {
+        target: NodeId(PubKey([0xbb; 32])),
+        packet: vec![0x14, 0, 0],
+    };
+    let mut want = vec![0xbb];
+    want.extend([0xbb; 32]);
+    want.extend([0x14, 0, 0]);
+    assert_eq!(to.encode(), want);
+    assert_eq!(Msg::decode(&want), Ok(to));
+    let from = Msg::RelayFrom {
+        peer: entry(0xaa, v4),
+        packet: vec![0x14, 0, 0],
+    };
+    let mut want = vec![0xbc];
+    want.extend([0xaa; 32]);
+    want.extend([4, 203, 0, 113, 7]);
+    want.extend([0; 12]);
+    want.extend([0x1b, 0x58, 0x14, 0, 0]);
+    assert_eq!(want.len(), 55);
+    assert_eq!(from.encode(), want);
+    assert_eq!(Msg::decode(&want), Ok(from));
+    // The largest relay message is one whole frame of the relay's session: no leg fragments.
+    let full = Msg::RelayFrom {
+        peer: entry(0xaa, v4),
+        packet: vec![0; MAX_RELAYED],
+    };
+    assert_eq!(full.encode().len(), super::super::fragment::WHOLE_MAX);
+    // A relay message short of its key or entry is refused.
+    assert!(Msg::decode(&[0xbb, 1, 2]).is_err());
+    assert!(Msg::decode(&[0xbc; 40]).is_err());
+}
