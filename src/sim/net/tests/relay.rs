@@ -3,13 +3,16 @@
 
 use core::time::Duration;
 
-use crate::mesh::membership::{Entry, MAX_RELAYED, Msg, RELAY_BURST, RELAY_RATE, UPGRADE_INTERVAL};
-use crate::mesh::{MeshEvent, NodeId, OverlayEvent, SendError};
+use crate::mesh::membership::{
+    Entry, MAX_RELAYED, Msg, NatType, PUNCH_DURATION, RELAY_AFTER, RELAY_BURST, RELAY_RATE,
+    UPGRADE_INTERVAL,
+};
+use crate::mesh::{MeshEvent, NodeId, Overlay, OverlayEvent, SendError};
 use crate::nostr::PubKey;
 
 use super::super::super::nat::NatKind;
-use super::super::{Link, PrintSeedOnPanic};
-use super::punch::{Outcome, Trio};
+use super::super::{Link, PrintSeedOnPanic, SimNet};
+use super::punch::{Outcome, Trio, natted, public};
 use super::seed;
 
 /// A pair that cannot punch, relayed by the introducer.
@@ -213,4 +216,56 @@ fn hostile_relay_requests_are_refused_and_counted() {
     t.net.run_for(Duration::from_secs(1));
     let s = t.net.host(i).node.stats().relay;
     assert_eq!((s.refused_disabled, s.forwarded), (1, 1), "{s:?}");
+}
+
+/// A behind a symmetric NAT that has learned so from two observers, joined to the
+/// introducer; B behind `kb` only connected to the introducer (no Join, so no ForwardJoin
+/// makes anyone dial anyone before the test's introduction).
+fn trio_with_known_symmetric_a(seed: u64, kb: NatKind) -> Trio {
+    let mut net: SimNet<Overlay> = SimNet::new(seed, crate::mesh::tests::epoch());
+    let intro = public(&mut net);
+    let observer = public(&mut net);
+    let (a, b) = (natted(&mut net, NatKind::SYMMETRIC), natted(&mut net, kb));
+    let (intro_addr, observer_addr) = (
+        net.public_addr(intro).unwrap(),
+        net.public_addr(observer).unwrap(),
+    );
+    net.with_node(a, |o, now| o.join(now, &[intro_addr]));
+    net.with_node(a, |o, now| o.connect(now, observer_addr))
+        .unwrap();
+    net.with_node(b, |o, now| o.connect(now, intro_addr))
+        .unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        net.host(a).node.nat_type(),
+        NatType::Symmetric,
+        "seed {seed}"
+    );
+    let t = Trio { net, intro, a, b };
+    assert_eq!(
+        t.outcome(),
+        Outcome::Stuck,
+        "no A-B session yet; seed {seed}"
+    );
+    t
+}
+
+#[test]
+fn a_side_that_knows_it_is_symmetric_relays_at_once_and_still_upgrades() {
+    let seed = seed(74);
+    let _guard = PrintSeedOnPanic(seed);
+    // Against a port-restricted cone no punch can land: relayed well before RELAY_AFTER.
+    let mut t = trio_with_known_symmetric_a(seed, NatKind::PORT_RESTRICTED_CONE);
+    t.introduce();
+    let (outcome, took) = t.run_until_connected(Duration::from_secs(5));
+    assert_eq!(outcome, Outcome::Relayed, "seed {seed}");
+    assert!(took < RELAY_AFTER, "relayed after {took:?}; seed {seed}");
+    println!("a known-symmetric side relayed in {took:?}");
+    // Against a restricted cone the punch lands too, and the session ends direct.
+    let mut t = trio_with_known_symmetric_a(seed, NatKind::RESTRICTED_CONE);
+    t.introduce();
+    let (outcome, _) = t.run_until_connected(Duration::from_secs(5));
+    assert_ne!(outcome, Outcome::Stuck, "seed {seed}");
+    t.net.run_for(PUNCH_DURATION);
+    assert_eq!(t.outcome(), Outcome::Direct, "seed {seed}");
 }
