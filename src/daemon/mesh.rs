@@ -218,6 +218,8 @@ impl Mesh {
             })
             .collect();
         let s = mesh.stats();
+        let o = self.overlay.stats();
+        let r = o.relay;
         let c = self.counters;
         serde_json::json!({
             "peers": peers.len(),
@@ -239,6 +241,28 @@ impl Mesh {
             "replayed": s.replayed,
             "decrypt_failed": s.decrypt_failed,
             "queue_full": s.queue_full,
+            "membership": {
+                "bad_messages": o.bad_messages,
+                "dropped_events": o.dropped_events,
+                "evictions": o.evictions,
+                "shuffles": o.shuffles,
+                "auto_introductions": o.auto_introductions,
+            },
+            "relay": {
+                "forwarded": r.forwarded,
+                "forwarded_bytes": r.forwarded_bytes,
+                "refused_disabled": r.refused_disabled,
+                "refused_size": r.refused_size,
+                "refused_loop": r.refused_loop,
+                "refused_unknown_target": r.refused_unknown_target,
+                "over_rate": r.over_rate,
+                "over_daily_cap": r.over_daily_cap,
+                "table_full": r.table_full,
+                "sent": r.sent,
+                "received": r.received,
+                "send_dropped": r.send_dropped,
+                "bad_relay_from": r.bad_relay_from,
+            },
         })
     }
 }
