@@ -666,6 +666,129 @@ fn keep_alive_then_idle_and_slow_heads_are_cut() {
     assert_eq!(read_answer(&mut s).code, 431);
 }
 
+/// Sends `bytes` one at a time, `gap` apart, until done or the server answers (writing on
+/// would make it reset the connection); returns how many went out.
+fn trickle(mut s: TcpStream, bytes: Vec<u8>, gap: Duration) -> (TcpStream, usize) {
+    let mut sent = 0;
+    for b in bytes {
+        std::thread::sleep(gap);
+        s.set_nonblocking(true).expect("nonblocking");
+        let answered = !matches!(s.peek(&mut [0u8; 1]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        s.set_nonblocking(false).expect("blocking");
+        if answered || s.write_all(&[b]).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    (s, sent)
+}
+
+/// A client that sends a head and then trickles its body byte by byte holds only its own slot:
+/// the proxy keeps the request until it is complete, so tiny_http and the single bridge thread
+/// never wait for it, and a fresh `GET /status` from another client is answered at once
+/// throughout. A body that completes in time is answered; one that does not gets 408 at the
+/// body timeout (5 s from the head's end, however steadily the bytes come).
+#[test]
+fn a_trickled_body_does_not_hold_other_requests() {
+    let (_dir, server, owner) = start(&[]);
+    let addr = server.api_addr();
+    let fresh_status_is_quick = |what: &str| {
+        let started = Instant::now();
+        let a = request(addr, "GET", "/status", &[], b"");
+        let took = started.elapsed();
+        assert_eq!(a.code, 200);
+        assert!(
+            took < Duration::from_secs(1),
+            "{what}: /status took {took:?}"
+        );
+    };
+    let open = |head: &[u8]| {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        s.write_all(head).expect("write head");
+        s
+    };
+
+    // A /req body trickled over ~2.5 s (within the body timeout): others are served meanwhile,
+    // then the trickled request itself is answered.
+    let filter = br#"{"kinds":[40000],"since":-1,"until":-1,"limit":300}"#.to_vec();
+    let mut whole = raw_request(
+        "POST",
+        "/req",
+        &[("Content-Type", "application/json")],
+        &filter,
+    );
+    whole.truncate(whole.len() - filter.len());
+    let slow = open(&whole);
+    let gap = Duration::from_millis(2500) / filter.len() as u32;
+    let trickler = std::thread::spawn(move || trickle(slow, filter, gap));
+    for i in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        fresh_status_is_quick(&format!("during a completing trickle, round {i}"));
+    }
+    let (mut slow, sent) = trickler.join().expect("trickler");
+    assert_eq!(sent, br#"{"kinds":[40000],"since":-1,"until":-1,"limit":300}"#.len());
+    let a = read_answer(&mut slow);
+    assert_eq!(a.code, 200, "{:?}", String::from_utf8_lossy(&a.body));
+
+    // A /publish body trickled far slower than the body timeout allows: others are served
+    // throughout, and the trickler gets 408 after 5 s.
+    let note = sign(&owner, now(), 40000, vec![], "trickled");
+    let body = note.to_json().into_bytes();
+    let mut head = raw_request(
+        "POST",
+        "/publish",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    head.truncate(head.len() - body.len());
+    let slow = open(&head);
+    let started = Instant::now();
+    let trickler = std::thread::spawn(move || trickle(slow, body, Duration::from_millis(100)));
+    while started.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(250));
+        fresh_status_is_quick("during a trickle past the body timeout");
+    }
+    let (mut slow, sent) = trickler.join().expect("trickler");
+    let cut = started.elapsed();
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(8)).contains(&cut),
+        "cut after {cut:?}, {sent} bytes"
+    );
+    let a = read_answer(&mut slow);
+    assert_eq!(a.code, 408);
+    wait_for_status(&server, |s| {
+        s["http"]["closed"]["body_timeouts"].as_u64() >= Some(1)
+    });
+    let poll = br#"{"kinds":[40000],"since":-1,"until":-1,"limit":300}"#;
+    let a = post(&server, "/req", poll, &[]);
+    assert_eq!(a.body, b"\x81\xa4Evts\x90", "nothing stored");
+}
+
+/// A declared body over the largest route bound is refused by the proxy (413) before any of it
+/// is held.
+#[test]
+fn a_body_over_the_largest_bound_is_refused_at_the_head() {
+    let (_dir, server, _owner) = start(&[]);
+    let mut s = TcpStream::connect(server.api_addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(
+        b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000000000\r\n\r\n{",
+    )
+    .expect("write");
+    let a = read_answer(&mut s);
+    assert_eq!(a.code, 413);
+    assert_eq!(
+        String::from_utf8_lossy(&a.body).trim(),
+        "request body over the 262144-byte limit"
+    );
+    wait_for_status(&server, |s| s["http"]["body_too_large"].as_u64() >= Some(1));
+}
+
 /// 300 idle connections: a fresh `/status` is answered within the head timeout throughout,
 /// threads stay at most 8, and once the flood closes, open connections return to 0 and the
 /// live heap to its baseline (RSS is printed, not asserted: glibc keeps freed pages).

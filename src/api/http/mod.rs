@@ -13,7 +13,9 @@
 //! connection (notes/crates.md), so the loop accepts, applies the LAN check and the cap, and
 //! proxies each admitted connection to tiny_http's private Unix socket, attaching at most
 //! [`HTTP_ATTACHED_MAX`] at once so tiny_http's pool never passes its 4 threads; the proxy
-//! enforces head, body and idle timeouts. Every bound is a constant below, and every time one
+//! enforces head, body and idle timeouts and holds each request until its head and body are
+//! in, so tiny_http and the single bridge thread only ever see whole requests arriving at local
+//! speed (a client trickling a body holds its own slot, never the bridge). Every bound is a constant below, and every time one
 //! is hit a counter in [`Http::stats_json`] moves.
 //!
 //! Owned by the loop like everything else: [`Http::admit`] per accepted connection,
@@ -63,6 +65,11 @@ pub const HTTP_WAITING_MAX: usize = 16;
 
 /// Largest request head the proxy forwards; an upstream client's head is ~300 bytes.
 pub const HTTP_HEAD_MAX: usize = 8 * 1024;
+
+/// Largest request body the proxy holds: the largest any route takes ([`Route::body_limit`]
+/// of `/publish`, 256 KiB). A longer declared body is answered 413 by the proxy; the route's
+/// own, smaller bound is applied by the dispatch.
+pub const HTTP_BODY_MAX: usize = crate::nostr::limits::MAX_LIST_EVENT_JSON;
 
 /// From a head's first byte to its end. A LAN client sends its head in one packet.
 pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -366,6 +373,9 @@ impl Http {
         self.gate.closed();
         self.stats.requests_proxied += outcome.requests;
         self.stats.detach_timeouts += u64::from(outcome.detach_timed_out);
+        if outcome.end == ProxyEnd::BadHead(scan::ScanError::BodyTooLarge) {
+            self.stats.body_too_large += 1;
+        }
         let (slot, _) = end_slot(outcome.end);
         if let Some(n) = self.stats.proxy_ends.get_mut(slot) {
             *n += 1;

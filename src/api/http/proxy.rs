@@ -4,6 +4,14 @@
 //! within [`HTTP_BODY_TIMEOUT`], and a connection idle for [`HTTP_IDLE_TIMEOUT`] is cut; both
 //! shrink while other connections wait for a slot (`contended`), so idle keep-alive
 //! connections make room for fresh requests.
+//!
+//! A request is held here until it is complete (head ≤ [`HTTP_HEAD_MAX`], body ≤
+//! [`HTTP_BODY_MAX`]) and only then written to tiny_http in one go: tiny_http hands a request
+//! to the single bridge thread as soon as its head is in, and the bridge reads the body, so a
+//! body trickled through would hold the bridge, and with it every REST request, until the body
+//! timeout. Held bytes are bounded per attached connection by `HTTP_HEAD_MAX + HTTP_BODY_MAX`
+//! (plus one read of [`HTTP_PROXY_BUF`] of pipelined requests), so by
+//! [`HTTP_ATTACHED_MAX`] × 272 KiB ≈ 816 KiB in all; waiting connections hold none.
 
 use std::path::Path;
 
@@ -13,10 +21,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::scan::{Phase, RequestScanner, ScanError};
+#[cfg(doc)]
+use super::{HTTP_ATTACHED_MAX, HTTP_BODY_MAX, HTTP_HEAD_MAX};
 use super::{
     HTTP_BODY_TIMEOUT, HTTP_DETACH_TIMEOUT, HTTP_HEAD_TIMEOUT, HTTP_HEAD_TIMEOUT_CONTENDED,
-    HTTP_IDLE_TIMEOUT, HTTP_IDLE_TIMEOUT_CONTENDED, HTTP_PROXY_BUF, HTTP_REPLY_TIMEOUT,
-    HTTP_SLOT_SETTLE,
+    HTTP_IDLE_TIMEOUT, HTTP_IDLE_TIMEOUT_CONTENDED, HTTP_PROXY_BUF, HTTP_REFUSAL_LINGER,
+    HTTP_REPLY_TIMEOUT, HTTP_SLOT_SETTLE,
 };
 
 /// How a proxied connection ended; each is counted in the `"http"` status section.
@@ -26,9 +36,9 @@ pub enum ProxyEnd {
     ClientClosed,
     /// tiny_http closed its side (e.g. after `Connection: close`).
     ServerClosed,
-    /// No complete head within the head timeout.
+    /// No complete head within the head timeout (answered 408).
     HeadTimeout,
-    /// No complete body within [`HTTP_BODY_TIMEOUT`].
+    /// No complete body within [`HTTP_BODY_TIMEOUT`] (answered 408; tiny_http never saw it).
     BodyTimeout,
     /// Idle past [`HTTP_IDLE_TIMEOUT`] with nobody waiting.
     Idle,
@@ -38,7 +48,7 @@ pub enum ProxyEnd {
     ReplyTimeout,
     /// The client did not take the answer within the idle timeout.
     ClientStalled,
-    /// The head broke a rule the proxy enforces (answered 400, 411 or 431).
+    /// The head broke a rule the proxy enforces (answered 400, 411, 413 or 431).
     BadHead(ScanError),
     /// tiny_http's socket could not be reached (answered 503).
     Unreachable,
@@ -78,42 +88,40 @@ pub async fn run(
     };
     let mut from_client = vec![0u8; HTTP_PROXY_BUF];
     let mut from_server = vec![0u8; HTTP_PROXY_BUF];
-    let mut scan = RequestScanner::new();
+    let mut held = Held::default();
     let mut last_progress = Instant::now();
     let mut phase_started = last_progress;
     let end = loop {
         let squeezed = *contended.borrow();
-        let (deadline, expiry) = deadline(scan.phase(), squeezed, last_progress, phase_started);
+        let (deadline, expiry) =
+            deadline(held.scan.phase(), squeezed, last_progress, phase_started);
         tokio::select! {
             read = client.read(&mut from_client) => {
                 let n = match read {
                     Ok(0) | Err(_) => break ProxyEnd::ClientClosed,
                     Ok(n) => n,
                 };
-                let bytes = from_client.get(..n).unwrap_or_default();
-                let before = scan.phase();
-                match scan.feed(bytes) {
-                    Ok(head_started) => {
-                        if head_started || scan.phase() != before {
-                            phase_started = Instant::now();
-                        }
-                    }
+                match held.take(from_client.get(..n).unwrap_or_default()) {
+                    Ok(true) => phase_started = Instant::now(),
+                    Ok(false) => {}
                     Err(e) => {
                         let (code, reason) = match e {
                             ScanError::HeadTooLarge => (431, "Request Header Fields Too Large"),
                             ScanError::Chunked => (411, "Length Required"),
                             ScanError::BadLength => (400, "Bad Request"),
+                            ScanError::BodyTooLarge => (413, "Payload Too Large"),
                         };
-                        let _ = tokio::time::timeout(
-                            HTTP_IDLE_TIMEOUT,
-                            client.write_all(&refusal(code, reason, &e.to_string())),
-                        )
-                        .await;
+                        answer_and_close(&mut client, &refusal(code, reason, &e.to_string()))
+                            .await;
                         break ProxyEnd::BadHead(e);
                     }
                 }
-                match tokio::time::timeout(HTTP_REPLY_TIMEOUT, upstream.write_all(bytes)).await {
-                    Ok(Ok(())) => last_progress = Instant::now(),
+                let Some(ready) = held.ready() else { continue };
+                match tokio::time::timeout(HTTP_REPLY_TIMEOUT, upstream.write_all(ready)).await {
+                    Ok(Ok(())) => {
+                        held.forwarded();
+                        last_progress = Instant::now();
+                    }
                     Ok(Err(_)) => break ProxyEnd::ServerClosed,
                     Err(_) => break ProxyEnd::ReplyTimeout,
                 }
@@ -123,10 +131,10 @@ pub async fn run(
                     Ok(0) | Err(_) => break ProxyEnd::ServerClosed,
                     Ok(n) => n,
                 };
-                if scan.phase() == Phase::Awaiting {
+                if held.scan.phase() == Phase::Awaiting {
                     phase_started = Instant::now();
                 }
-                scan.answer_started();
+                held.scan.answer_started();
                 let bytes = from_server.get(..n).unwrap_or_default();
                 match tokio::time::timeout(HTTP_IDLE_TIMEOUT, client.write_all(bytes)).await {
                     Ok(Ok(())) => last_progress = Instant::now(),
@@ -139,6 +147,14 @@ pub async fn run(
             Ok(()) = contended.changed() => {}
         }
     };
+    if matches!(end, ProxyEnd::HeadTimeout | ProxyEnd::BodyTimeout) {
+        // tiny_http never saw the unfinished request: say why the connection ends.
+        let text = match end {
+            ProxyEnd::BodyTimeout => "request body not complete in time",
+            _ => "request head not complete in time",
+        };
+        answer_and_close(&mut client, &refusal(408, "Request Timeout", text)).await;
+    }
     let _ = client.shutdown().await;
     drop(client);
     // Hand tiny_http's thread back before the slot is reused: end our side, wait until
@@ -154,8 +170,75 @@ pub async fn run(
     tokio::time::sleep(HTTP_SLOT_SETTLE).await;
     ProxyOutcome {
         end,
-        requests: scan.requests(),
+        requests: held.scan.requests(),
         detach_timed_out,
+    }
+}
+
+/// Writes the proxy's own answer, ends our side and reads what the client still sends until
+/// it closes, all within [`HTTP_REFUSAL_LINGER`]: closing with unread bytes would reset the
+/// connection and could destroy the answer before the client reads it.
+async fn answer_and_close(client: &mut TcpStream, answer: &[u8]) {
+    let linger = async {
+        client.write_all(answer).await?;
+        client.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while client.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(HTTP_REFUSAL_LINGER, linger).await;
+}
+
+/// The client's bytes not yet written to tiny_http: whole requests ready to go, then the
+/// start of the next one (module docs).
+#[derive(Debug, Default)]
+struct Held {
+    scan: RequestScanner,
+    bytes: Vec<u8>,
+    /// The first `ready` bytes are complete requests.
+    ready: usize,
+}
+
+impl Held {
+    /// Takes bytes the client sent. Returns whether a phase started in them (a head began, a
+    /// head ended, a body ended), which restarts the phase's timeout.
+    fn take(&mut self, mut input: &[u8]) -> Result<bool, ScanError> {
+        let mut restarted = false;
+        while !input.is_empty() {
+            let before = self.scan.phase();
+            let fed = self.scan.feed_request(input)?;
+            // Compared by kind: a body's progress is not a new phase, or a trickled body would
+            // never time out.
+            restarted |= fed.head_started
+                || std::mem::discriminant(&self.scan.phase()) != std::mem::discriminant(&before);
+            // Blank lines between requests are dropped: they are not a request, and a client
+            // sending only those must not grow this buffer or look busy.
+            self.bytes
+                .extend_from_slice(input.get(fed.skipped..fed.used).unwrap_or_default());
+            if fed.complete {
+                self.ready = self.bytes.len();
+            }
+            if fed.used == 0 {
+                break;
+            }
+            input = input.get(fed.used..).unwrap_or_default();
+        }
+        Ok(restarted)
+    }
+
+    /// Complete requests waiting to be written, if any.
+    fn ready(&self) -> Option<&[u8]> {
+        self.bytes.get(..self.ready).filter(|r| !r.is_empty())
+    }
+
+    /// The ready requests were written: drop them (and a large buffer with them, so an idle
+    /// keep-alive connection holds no body-sized allocation).
+    fn forwarded(&mut self) {
+        self.bytes.drain(..self.ready.min(self.bytes.len()));
+        self.ready = 0;
+        if self.bytes.capacity() > HTTP_PROXY_BUF {
+            self.bytes.shrink_to(HTTP_PROXY_BUF);
+        }
     }
 }
 

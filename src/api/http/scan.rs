@@ -2,9 +2,10 @@
 //! request head, inside a body of known length, or waiting for the answer. It reads only what
 //! it needs (line ends, `Content-Length`, `Transfer-Encoding`); tiny_http parses the request
 //! for real. It takes bytes from strangers: typed errors, no panics, bounded memory (one head
-//! line at most, capped by [`HTTP_HEAD_MAX`]).
+//! line at most, capped by [`HTTP_HEAD_MAX`]). [`RequestScanner::feed_request`] stops at the
+//! end of each request, so the proxy can hold a request back until it is complete.
 
-use super::HTTP_HEAD_MAX;
+use super::{HTTP_BODY_MAX, HTTP_HEAD_MAX};
 
 /// Where the client's stream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,24 @@ pub enum ScanError {
     /// A `Content-Length` that is not a number, or two that differ (answered 400).
     #[error("bad Content-Length")]
     BadLength,
+    /// A `Content-Length` over [`HTTP_BODY_MAX`], the largest body any route takes (answered
+    /// 413; the proxy never holds more).
+    #[error("request body over the {HTTP_BODY_MAX}-byte limit")]
+    BodyTooLarge,
+}
+
+/// What [`RequestScanner::feed_request`] did with the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fed {
+    /// Blank line ends before a request line (ignored, RFC 9112 §2.2): the first `skipped`
+    /// bytes, which need not be forwarded.
+    pub skipped: usize,
+    /// Bytes taken, `skipped` included; the rest belongs to the next request.
+    pub used: usize,
+    /// A head started in them (the head timeout starts then).
+    pub head_started: bool,
+    /// A request (head and body) ended at `used`.
+    pub complete: bool,
 }
 
 /// The scanner (module docs).
@@ -90,12 +109,28 @@ impl RequestScanner {
     /// head timeout starts then).
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<bool, ScanError> {
         let mut head_started = false;
-        while let Some((&first, rest)) = bytes.split_first() {
+        while !bytes.is_empty() {
+            let fed = self.feed_request(bytes)?;
+            head_started |= fed.head_started;
+            if fed.used == 0 {
+                break;
+            }
+            bytes = bytes.get(fed.used..).unwrap_or_default();
+        }
+        Ok(head_started)
+    }
+
+    /// Takes bytes the client sent up to the end of the request they complete, if any: a
+    /// caller feeds the rest again, one request at a time.
+    pub fn feed_request(&mut self, bytes: &[u8]) -> Result<Fed, ScanError> {
+        let mut fed = Fed::default();
+        while let Some(&first) = bytes.get(fed.used) {
             match self.phase {
                 Phase::Idle | Phase::Awaiting => {
                     // RFC 9112 §2.2: empty lines before a request line are ignored.
                     if first == b'\r' || first == b'\n' {
-                        bytes = rest;
+                        fed.used += 1;
+                        fed.skipped = fed.used;
                         continue;
                     }
                     self.phase = Phase::Head;
@@ -103,36 +138,40 @@ impl RequestScanner {
                     self.content_length = None;
                     self.chunked = false;
                     self.line.clear();
-                    head_started = true;
+                    fed.head_started = true;
                 }
                 Phase::Head => {
                     self.head_bytes += 1;
                     if self.head_bytes > HTTP_HEAD_MAX {
                         return Err(ScanError::HeadTooLarge);
                     }
-                    bytes = rest;
+                    fed.used += 1;
                     if first == b'\n' {
                         self.end_line()?;
+                        if self.phase == Phase::Awaiting {
+                            fed.complete = true;
+                            return Ok(fed);
+                        }
                     } else if first != b'\r' {
                         self.line.push(first);
                     }
                 }
                 Phase::Body { remaining } => {
-                    let take = bytes
-                        .len()
-                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                    bytes = bytes.get(take..).unwrap_or_default();
+                    let left = bytes.len().saturating_sub(fed.used);
+                    let take = left.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    fed.used += take;
                     let remaining = remaining - take as u64;
-                    self.phase = if remaining == 0 {
+                    if remaining == 0 {
                         self.requests += 1;
-                        Phase::Awaiting
-                    } else {
-                        Phase::Body { remaining }
-                    };
+                        self.phase = Phase::Awaiting;
+                        fed.complete = true;
+                        return Ok(fed);
+                    }
+                    self.phase = Phase::Body { remaining };
                 }
             }
         }
-        Ok(head_started)
+        Ok(fed)
     }
 
     /// A head line ended: an empty one ends the head.
@@ -142,6 +181,7 @@ impl RequestScanner {
                 return Err(ScanError::Chunked);
             }
             self.phase = match self.content_length {
+                Some(n) if n > HTTP_BODY_MAX as u64 => return Err(ScanError::BodyTooLarge),
                 Some(n) if n > 0 => Phase::Body { remaining: n },
                 _ => {
                     self.requests += 1;
@@ -236,6 +276,41 @@ mod tests {
             scan(&[b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"]).1,
             Err(ScanError::BadLength)
         );
+    }
+
+    #[test]
+    fn feed_request_stops_at_each_request_end() {
+        let mut s = RequestScanner::new();
+        let two = b"\r\nPOST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\n\r\nGET";
+        let fed = s.feed_request(two).unwrap();
+        assert_eq!(
+            (fed.skipped, fed.head_started, fed.complete),
+            (2, true, true)
+        );
+        assert_eq!(
+            &two[fed.skipped..fed.used],
+            b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+        );
+        let rest = &two[fed.used..];
+        let fed = s.feed_request(rest).unwrap();
+        assert_eq!(&rest[..fed.used], b"GET /b HTTP/1.1\r\n\r\n");
+        assert!(fed.complete);
+        let rest = &rest[fed.used..];
+        let fed = s.feed_request(rest).unwrap();
+        assert_eq!((fed.used, fed.complete, fed.head_started), (3, false, true));
+        assert_eq!(s.phase(), Phase::Head);
+        assert_eq!(s.requests(), 2);
+    }
+
+    #[test]
+    fn a_declared_body_over_the_bound_is_refused_at_the_head() {
+        let ok = format!("POST / HTTP/1.1\r\nContent-Length: {HTTP_BODY_MAX}\r\n\r\n");
+        assert_eq!(scan(&[ok.as_bytes()]).1, Ok(()));
+        let big = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            HTTP_BODY_MAX + 1
+        );
+        assert_eq!(scan(&[big.as_bytes()]).1, Err(ScanError::BodyTooLarge));
     }
 
     proptest! {
