@@ -1,15 +1,19 @@
-//! The mesh in the daemon: the sans-IO [`Overlay`] driven from the loop's UDP socket and
-//! clock, its address book persisted in the store, its peers reported in `/status`.
+//! The mesh in the daemon: the sans-IO [`Overlay`] driven from the loop's UDP socket, its TLS
+//! links and clock, its address book persisted in the store, its peers reported in `/status`.
 //!
-//! The loop calls [`Mesh::handle_datagram`] for each datagram, [`Mesh::handle_timeout`] when
-//! [`Mesh::deadline`] passes, and [`Mesh::flush`] after either (the drain invariant in
-//! `mesh/mod.rs`: every transmit and event is taken before the loop waits again).
+//! The loop calls [`Mesh::handle_datagram`] for each datagram, [`Mesh::handle_link_event`] for
+//! each event of a TLS link, [`Mesh::handle_timeout`] when [`Mesh::deadline`] passes, and
+//! [`Mesh::flush`] after any of them (the drain invariant in `mesh/mod.rs`: every transmit and
+//! event is taken before the loop waits again). `flush` also starts the TLS fallback: with no
+//! session [`TLS_FALLBACK_AFTER`] after start, it dials the boot peers' TCP P
+//! (docs/overlay.md "TLS fallback").
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use super::tls::{LinkEvent, TlsLinks};
 use crate::config::PeerAddr;
 use crate::mesh::membership::{ADDRESS_BOOK_MAX, Entry};
 use crate::mesh::{
@@ -26,6 +30,15 @@ pub const BOOK_STATE_KEY: &str = "mesh.book";
 /// which the next join relearns.
 pub const BOOK_SAVE_EVERY: Duration = Duration::from_secs(300);
 
+/// With boot peers and still no session this long after start, the node takes its UDP for
+/// blocked and dials the boot peers over TLS. A UDP handshake takes one round trip and is
+/// retried after 1 s, so five seconds of silence from every boot peer is not a slow link.
+pub const TLS_FALLBACK_AFTER: Duration = Duration::from_secs(5);
+
+/// While the node has no session at all, the fallback is tried again this often (a link may
+/// have failed, or the boot peer restarted).
+pub const TLS_REDIAL: Duration = Duration::from_secs(30);
+
 /// Bytes of one persisted entry: node key, address family, 16 address bytes, port.
 const BOOK_ENTRY_LEN: usize = 32 + 1 + 16 + 2;
 
@@ -39,6 +52,8 @@ pub struct SocketCounters {
     pub send_errors: u64,
     /// Application messages from peers, dropped until gossip consumes them.
     pub messages_unhandled: u64,
+    /// UDP sends dropped on purpose (the test-only `TEST_NOSTRP2P_DROP_UDP`).
+    pub udp_dropped_for_test: u64,
 }
 
 /// The overlay and what the shell keeps beside it.
@@ -47,6 +62,12 @@ pub struct Mesh {
     counters: SocketCounters,
     book_dirty: bool,
     book_saved: Instant,
+    /// The `-b` peers, which the TLS fallback dials.
+    boot: Vec<SocketAddr>,
+    /// When to check whether the TLS fallback is needed (none without boot peers).
+    fallback_at: Option<Instant>,
+    /// Drop every UDP send (test-only: plays a node whose UDP is blocked).
+    drop_udp: bool,
 }
 
 /// Resolves the `-b` peers to addresses (at start, before the loop: a blocking lookup is fine
@@ -104,15 +125,47 @@ impl Mesh {
             counters: SocketCounters::default(),
             book_dirty: false,
             book_saved: now,
+            boot: boot.to_vec(),
+            fallback_at: (!boot.is_empty()).then(|| now + TLS_FALLBACK_AFTER),
+            drop_udp: false,
         })
     }
 
-    /// The earliest deadline of the overlay, as a tokio instant.
+    /// From now on every UDP datagram we send is dropped (tests of the TLS fallback).
+    pub fn drop_udp_sends(&mut self) {
+        self.drop_udp = true;
+    }
+
+    /// The earliest deadline of the overlay and of the TLS fallback check, as a tokio
+    /// instant.
     #[must_use]
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
-        self.overlay
-            .poll_timeout()
+        [self.overlay.poll_timeout(), self.fallback_at]
+            .into_iter()
+            .flatten()
+            .min()
             .map(tokio::time::Instant::from_std)
+    }
+
+    /// An event of a TLS link: a dialled link is up (dial its peer's mesh on it), a datagram
+    /// came over one (the mesh takes it on that path), or one closed (its sessions end).
+    pub fn handle_link_event(&mut self, now: Instant, event: LinkEvent, tls: &mut TlsLinks) {
+        match event {
+            LinkEvent::Up { link, peer } => {
+                if let Err(e) = self.overlay.connect_on(now, PathId::Tls(link), peer) {
+                    log::debug!("mesh: cannot dial {peer} over tls: {e}");
+                }
+            }
+            LinkEvent::Datagram { link, from, bytes } => {
+                tls.received();
+                self.overlay
+                    .handle_datagram(now, PathId::Tls(link), from, &bytes);
+            }
+            LinkEvent::Closed { link } => {
+                tls.closed(link);
+                self.overlay.link_closed(now, link);
+            }
+        }
     }
 
     /// A datagram arrived on the mesh socket.
@@ -131,10 +184,20 @@ impl Mesh {
     pub fn flush<S: StateStore + EventStore>(
         &mut self,
         socket: &UdpSocket,
+        tls: &mut TlsLinks,
         store: &mut S,
         now: Instant,
     ) {
+        self.check_fallback(tls, now);
         while let Some(t) = self.overlay.poll_transmit() {
+            if let PathId::Tls(link) = t.path {
+                tls.send(link, t.bytes);
+                continue;
+            }
+            if self.drop_udp {
+                self.counters.udp_dropped_for_test += 1;
+                continue;
+            }
             match socket.try_send_to(&t.bytes, t.dst) {
                 Ok(_) => self.counters.datagrams_sent += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -151,6 +214,37 @@ impl Mesh {
         }
         if self.book_dirty && now.duration_since(self.book_saved) >= BOOK_SAVE_EVERY {
             self.save_book(store, now);
+        }
+    }
+
+    /// The TLS fallback: when the check is due and the node has no session at all, while no
+    /// link of ours is open or dialling, dials every boot peer's TCP P (the same number as its
+    /// UDP port). Its sessions then come up over the links as ordinary sessions; a peer that
+    /// later reaches us over UDP moves its session there (the mesh prefers UDP).
+    fn check_fallback(&mut self, tls: &mut TlsLinks, now: Instant) {
+        if self.fallback_at.is_none_or(|t| t > now) {
+            return;
+        }
+        self.fallback_at = Some(now + TLS_REDIAL);
+        // Sessions with boot peers that run over TLS: try UDP again, so a path that opens
+        // (or a boot peer that was only slow to start) takes the session back to UDP.
+        let on_tls: Vec<SocketAddr> = self
+            .overlay
+            .mesh()
+            .peers()
+            .filter(|p| matches!(p.path, PathId::Tls(_)) && self.boot.contains(&p.addr))
+            .map(|p| p.addr)
+            .collect();
+        for addr in on_tls {
+            let _ = self.overlay.connect(now, addr);
+        }
+        let no_session = self.overlay.mesh().peers().next().is_none();
+        if !no_session || tls.dialled_open() > 0 {
+            return;
+        }
+        log::info!("mesh: no session over UDP; trying TLS to the boot peers");
+        for addr in &self.boot {
+            tls.dial(*addr);
         }
     }
 
@@ -201,9 +295,9 @@ impl Mesh {
         self.book_dirty
     }
 
-    /// The `"mesh"` section of `/status`.
+    /// The `"mesh"` section of `/status`, with the TLS links' counters.
     #[must_use]
-    pub fn status_json(&self) -> serde_json::Value {
+    pub fn status_json(&self, tls: &TlsLinks) -> serde_json::Value {
         let mesh = self.overlay.mesh();
         let active: Vec<NodeId> = self.overlay.active().collect();
         let peers: Vec<serde_json::Value> = mesh
@@ -212,7 +306,11 @@ impl Mesh {
                 serde_json::json!({
                     "node_id": p.node.0.to_hex(),
                     "addr": p.addr.to_string(),
-                    "path": match p.path { PathId::Udp => "direct", PathId::Relay { .. } => "relayed" },
+                    "path": match p.path {
+                        PathId::Udp => "direct",
+                        PathId::Relay { .. } => "relayed",
+                        PathId::Tls(_) => "tls",
+                    },
                     "active": active.contains(&p.node),
                 })
             })
@@ -233,6 +331,8 @@ impl Mesh {
             "send_would_block": c.send_would_block,
             "send_errors": c.send_errors,
             "messages_unhandled": c.messages_unhandled,
+            "udp_dropped_for_test": c.udp_dropped_for_test,
+            "tls": tls.status_json(),
             "handshakes_completed": s.handshakes_completed,
             "malformed": s.malformed,
             "bad_mac1": s.bad_mac1,

@@ -16,6 +16,7 @@ pub mod run;
 pub mod signals;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -211,6 +212,14 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
             Instant::now(),
         )
         .map_err(DaemonError::Mesh)?;
+        let mut mesh = mesh;
+        // Test-only: the dialling side of the TLS fallback test (tests/it/tls.rs) plays a node
+        // whose UDP is blocked; nothing else sets this. (Not `NOSTRP2P_*`: config refuses
+        // unknown variables of its own prefix.)
+        if std::env::var_os("TEST_NOSTRP2P_DROP_UDP").is_some_and(|v| v == "1") {
+            ::log::warn!("mesh: TEST_NOSTRP2P_DROP_UDP=1, dropping every UDP datagram we send");
+            mesh.drop_udp_sends();
+        }
         let mut notifier = notify::Notifier::from_env();
         notifier.ready(&format!("serving {}", nip19::encode_npub(&identity.owner)));
         let result = run::run(
@@ -279,7 +288,16 @@ async fn bind(config: &Config) -> Result<run::Sockets, DaemonError> {
             addr: ws_addr,
             source,
         })?;
-    Ok(run::Sockets { mesh, api, ws })
+    // TCP P takes the mesh's TLS fallback. A node that cannot bind it still runs: it can dial
+    // links, only not accept them (status shows `"listening": false`).
+    let tls = match tokio::net::TcpListener::bind(mesh_addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            ::log::warn!("mesh: cannot listen for TLS links on tcp {mesh_addr}: {e}");
+            None
+        }
+    };
+    Ok(run::Sockets { mesh, api, ws, tls })
 }
 
 /// The address a local client uses to reach a listener bound to `addr` (loopback for the

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use super::mesh::Mesh;
 use super::status;
 use super::store::{NodeStore, Retention};
+use super::tls::TlsLinks;
 use crate::api::Committed;
 use crate::api::http::Http;
 use crate::api::ws::{self, Relay};
@@ -40,6 +41,8 @@ pub struct Sockets {
     pub api: TcpListener,
     /// TCP on P+2: the NIP-01 websocket relay and NIP-11.
     pub ws: TcpListener,
+    /// TCP on P: the mesh's TLS fallback (none when it could not be bound).
+    pub tls: Option<TcpListener>,
 }
 
 /// What `/status` reports that does not change while running.
@@ -112,6 +115,7 @@ pub async fn run(
     // Retention runs soon after start, then on its own schedule.
     let mut retention_due = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
     let mut buf = vec![0u8; DATAGRAM_BUF];
+    let mut tls = TlsLinks::new(sockets.tls.is_some()).map_err(std::io::Error::other)?;
     loop {
         tokio::select! {
             biased;
@@ -129,7 +133,15 @@ pub async fn run(
                 }
                 Err(e) => log::debug!("mesh: receive failed: {e}"),
             },
+            Some(event) = tls.recv() => mesh.handle_link_event(Instant::now(), event, &mut tls),
             () = sleep_until_opt(mesh.deadline()) => mesh.handle_timeout(Instant::now()),
+            accepted = super::tls::accept(sockets.tls.as_ref()) => match accepted {
+                Ok((stream, peer)) => tls.admit(stream, peer),
+                Err(e) => {
+                    log::warn!("tls: accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            },
             () = sleep_until_opt(sync_due) => {
                 sync_due = None;
                 if let Err(e) = node.commit() {
@@ -145,7 +157,7 @@ pub async fn run(
                 // The status document is built only for the routes that show it.
                 let status = req
                     .needs_status()
-                    .then(|| status_json(&info, started, node, mesh, &relay, &http));
+                    .then(|| status_json(&info, started, node, (mesh, &tls), &relay, &http));
                 http.handle(node, unix_now(), req, status);
             }
             accepted = sockets.api.accept() => match accepted {
@@ -174,7 +186,7 @@ pub async fn run(
                 }
             }
         }
-        mesh.flush(&sockets.mesh, node.store_mut(), Instant::now());
+        mesh.flush(&sockets.mesh, &mut tls, node.store_mut(), Instant::now());
         end_turn(node, &mut relay, &mut http, sync, &mut sync_due);
     }
     mesh.save_book(node.store_mut(), Instant::now());
@@ -227,7 +239,7 @@ fn status_json(
     info: &NodeInfo,
     started: Instant,
     node: &DaemonNode,
-    mesh: &Mesh,
+    (mesh, tls): (&Mesh, &TlsLinks),
     relay: &Relay,
     http: &Http,
 ) -> serde_json::Value {
@@ -251,7 +263,7 @@ fn status_json(
         "threads": threads,
         "rss_bytes": rss,
         "heap_bytes": super::heap::live_bytes(),
-        "mesh": mesh.status_json(),
+        "mesh": mesh.status_json(tls),
         "store": {
             "events": usage.events,
             "record_bytes": usage.record_bytes,

@@ -9,7 +9,8 @@
 //! handshake rate; HyParView-like membership in [`membership`] ([`Overlay`] wraps the node),
 //! with NAT classification, introducer-driven hole punching and a relay fallback through the
 //! introducer ([`PathId::Relay`]: the same end-to-end session, its datagrams carried inside
-//! the relay's sessions). What it is not (yet): the TLS fallback for UDP-blocked nodes.
+//! the relay's sessions), and a TLS fallback path ([`PathId::Tls`]) whose datagrams the shell
+//! carries over a TLS link for nodes whose UDP is blocked.
 //!
 //! # Shape
 //!
@@ -54,7 +55,7 @@ pub mod wire;
 pub use config::{ConfigError, MeshConfig};
 pub use error::{ConnectError, MeshStats, PeerFault, SendError};
 pub use membership::{Overlay, OverlayEvent};
-pub use node::{DownReason, MeshEvent, MeshNode, PathId, PeerInfo, Transmit};
+pub use node::{DownReason, LinkId, MeshEvent, MeshNode, PathId, PeerInfo, Transmit};
 pub use wire::{Caps, NodeId, SessionIndex};
 
 #[cfg(test)]

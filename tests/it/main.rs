@@ -17,5 +17,6 @@ mod store_crash;
 mod store_root;
 mod support;
 mod systemd;
+mod tls;
 mod vectors;
 mod ws;

@@ -30,7 +30,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::limits::MAX_QUEUED_EVENTS;
-use super::node::{MeshEvent, MeshNode, PathId, Transmit};
+use super::node::{LinkId, MeshEvent, MeshNode, PathId, Transmit};
 use super::wire::NodeId;
 use super::{ConnectError, SendError};
 
@@ -341,6 +341,34 @@ impl Overlay {
         r
     }
 
+    /// Dials `addr` on `path`: the shell's TLS fallback dials a boot peer on the link it
+    /// opened to it ([`PathId::Tls`]); the session that comes up joins as any other.
+    pub fn connect_on(
+        &mut self,
+        now: Instant,
+        path: PathId,
+        addr: SocketAddr,
+    ) -> Result<(), ConnectError> {
+        let r = self.mesh.connect(now, path, addr);
+        self.pump(now);
+        r
+    }
+
+    /// The shell's TLS link `link` closed: the sessions on it end now rather than by
+    /// idleness, so membership repairs at once.
+    pub fn link_closed(&mut self, now: Instant, link: LinkId) {
+        let on_link: Vec<NodeId> = self
+            .mesh
+            .peers()
+            .filter(|p| p.path == PathId::Tls(link))
+            .map(|p| p.node)
+            .collect();
+        for node in on_link {
+            let _ = self.mesh.disconnect(now, node);
+        }
+        self.pump(now);
+    }
+
     /// A datagram arrived.
     pub fn handle_datagram(&mut self, now: Instant, path: PathId, from: SocketAddr, bytes: &[u8]) {
         self.start(now);
@@ -360,8 +388,8 @@ impl Overlay {
     }
 
     /// The next datagram to send; poll until `None` after every `handle_*` and command.
-    /// Always a direct UDP datagram: datagrams of relayed sessions leave wrapped in a
-    /// `RelayTo` on the relay's session (`relay.rs`).
+    /// Always on a path the shell carries (UDP or a TLS link): datagrams of relayed sessions
+    /// leave wrapped in a `RelayTo` on the relay's session (`relay.rs`).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {

@@ -242,7 +242,7 @@ impl Overlay {
             .peers()
             .filter_map(|p| match p.path {
                 PathId::Relay { via, .. } => Some((p.node, via)),
-                PathId::Udp => None,
+                PathId::Udp | PathId::Tls(_) => None,
             })
             .collect();
         for (node, via) in relayed {

@@ -107,7 +107,7 @@ impl MeshNode {
 
         let local = self.alloc_index();
         let ours = self
-            .own_payload(path.is_direct().then_some(from), local)
+            .own_payload(path.is_udp().then_some(from), local)
             .encode();
         let mut packet = [0u8; RESPONSE_LEN];
         let (head, body) = packet.split_at_mut(HEADER_LEN);

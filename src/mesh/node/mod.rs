@@ -33,8 +33,12 @@ use super::wire::{
     NodeId, PAYLOAD_VERSION, SessionIndex,
 };
 
-/// Which kind of path a datagram came in on or leaves by. The TLS fallback of issue 6 will add
-/// a variant, and its frames carry the same datagrams.
+/// One TLS link of the shell (the TLS fallback, docs/overlay.md "TLS fallback"): a number the
+/// shell gives each link, never reused while the node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u32);
+
+/// Which kind of path a datagram came in on or leaves by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum PathId {
@@ -51,13 +55,34 @@ pub enum PathId {
         /// The node at the other end of the relay.
         to: NodeId,
     },
+    /// A TLS link of the shell, for nodes whose UDP is blocked: the same datagrams,
+    /// length-prefixed in a TLS stream (docs/wire.md "TLS fallback framing"). A session on it
+    /// is an ordinary session; the shell sends its transmits down that link.
+    Tls(LinkId),
 }
 
 impl PathId {
-    /// Whether this is a direct UDP path.
+    /// Whether the shell carries this path itself (UDP or a TLS link), so a session on it can
+    /// relay and be relayed to; only [`PathId::Relay`] is not.
     #[must_use]
     pub fn is_direct(self) -> bool {
+        !matches!(self, Self::Relay { .. })
+    }
+
+    /// Whether this is the UDP socket: the only path whose source addresses tell our NAT's
+    /// mapping (a TCP link's source port says nothing about UDP).
+    #[must_use]
+    pub fn is_udp(self) -> bool {
         self == Self::Udp
+    }
+
+    /// Preference when a session could move: UDP over a TLS link over a relay.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Udp => 2,
+            Self::Tls(_) => 1,
+            Self::Relay { .. } => 0,
+        }
     }
 }
 
@@ -442,7 +467,7 @@ impl MeshNode {
         // Through a relay we do not see the peer's address: report none, or the NAT verdict
         // would take the relay's view for a second observer.
         let payload = self
-            .own_payload(path.is_direct().then_some(addr), index)
+            .own_payload(path.is_udp().then_some(addr), index)
             .encode();
         let mut packet = [0u8; INITIATION_LEN];
         let (head, rest) = packet.split_at_mut(HEADER_LEN);
@@ -529,7 +554,7 @@ impl MeshNode {
             observed,
         } = claim;
         let local = keys.local;
-        let observed = observed.filter(|_| path.is_direct());
+        let observed = observed.filter(|_| path.is_udp());
         // Report what the peer saw only when it is news: rekeys repeat it every two minutes.
         let mut observed_news = observed;
         match self.peers.get_mut(&node) {
@@ -691,11 +716,12 @@ fn packet_mac1(packet: &[u8; INITIATION_LEN]) -> Mac {
 }
 
 /// Whether an authenticated packet from `path`/`from` moves `peer`'s session there (roaming).
-/// A direct session never moves back onto a relay: relayed packets still in flight after an
-/// upgrade, or a peer that has not upgraded yet, would otherwise flap it. A direct path that
-/// dies ends the session by idleness, and membership reintroduces the pair.
+/// A session never moves to a less preferred kind of path ([`PathId::rank`]: UDP, then TLS,
+/// then relay): relayed or TLS packets still in flight after an upgrade, or a peer that has
+/// not upgraded yet, would otherwise flap it. A path that dies ends the session by idleness,
+/// and membership reintroduces the pair.
 fn moves(peer: &Peer, path: PathId, from: SocketAddr) -> bool {
-    if peer.path.is_direct() && !path.is_direct() {
+    if path.rank() < peer.path.rank() {
         return false;
     }
     peer.addr != from || peer.path != path

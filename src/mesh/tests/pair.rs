@@ -8,7 +8,7 @@ use super::super::limits::{MAX_DATAGRAM, REASSEMBLY_TIMEOUT, REJECT_AFTER};
 use super::super::node::{OUTGOING_SIZE, PEER_SIZE, PENDING_SIZE};
 use super::super::session::handshake::{binding_digest, noise_static_secret, x25519_public};
 use super::super::wire::{COOKIE_REPLY_LEN, Header, INITIATION_LEN, RESPONSE_LEN};
-use super::super::{DownReason, MeshConfig, MeshEvent, MeshNode, PathId};
+use super::super::{DownReason, LinkId, MeshConfig, MeshEvent, MeshNode, PathId};
 use super::{COOKIE_REPLY, INITIATION, Pair, RESPONSE, Side, TRANSPORT, keys, test_config};
 
 #[test]
@@ -505,4 +505,47 @@ fn session_memory_is_pinned() {
     const { assert!(PENDING_SIZE <= 1024) };
     const { assert!(OUTGOING_SIZE <= 1536) };
     println!("Peer {PEER_SIZE} B, Pending {PENDING_SIZE} B, Outgoing {OUTGOING_SIZE} B");
+}
+
+#[test]
+fn a_session_over_a_tls_link_is_ordinary_and_moves_to_udp_but_never_back() {
+    let mut p = Pair::new();
+    let link = PathId::Tls(LinkId(7));
+    p.a.mesh.connect(p.now, link, p.b.addr).unwrap();
+    p.drive();
+    let (a, b) = (p.a.id(), p.b.id());
+    assert_eq!(p.a.mesh.peer_path(&b), Some(link));
+    assert_eq!(p.b.mesh.peer_path(&a), Some(link));
+    // A TCP source port says nothing about the UDP NAT: no observed address either way.
+    let observed = |e: &MeshEvent| matches!(e, MeshEvent::ObservedAddr { .. });
+    assert_eq!(p.a.count(observed) + p.b.count(observed), 0);
+    p.send(Side::A, b"over tls");
+    p.drive();
+    assert_eq!(p.b.messages(), vec![b"over tls".to_vec()]);
+    assert!(p.sent.iter().all(|(_, t)| t.path == link));
+
+    // UDP works later: a handshake on it moves the session to UDP on both sides.
+    p.a.mesh.connect(p.now, PathId::Udp, p.b.addr).unwrap();
+    p.drive();
+    assert_eq!(p.a.mesh.peer_path(&b), Some(PathId::Udp));
+    assert_eq!(p.b.mesh.peer_path(&a), Some(PathId::Udp));
+
+    // A datagram still in flight on the link is taken, and does not move it back.
+    p.drop_if = Box::new(|side, _| side == Side::A);
+    p.send(Side::A, b"late on the link");
+    p.drive();
+    let (_, late) = p
+        .sent
+        .iter()
+        .rev()
+        .find(|(s, _)| *s == Side::A)
+        .cloned()
+        .unwrap();
+    assert_eq!(late.path, PathId::Udp);
+    p.b.mesh.handle_datagram(p.now, link, p.a.addr, &late.bytes);
+    while let Some(e) = p.b.mesh.poll_event() {
+        p.b.events.push(e);
+    }
+    assert_eq!(p.b.messages().last().unwrap(), b"late on the link");
+    assert_eq!(p.b.mesh.peer_path(&a), Some(PathId::Udp));
 }

@@ -1,0 +1,569 @@
+//! The mesh's TLS fallback, shell side: TLS links on TCP P that carry the mesh's datagrams for
+//! nodes whose UDP is blocked (docs/overlay.md "TLS fallback", framing in docs/wire.md).
+//!
+//! Every node listens on TCP P (the number of its UDP mesh port); a node that got no session
+//! over UDP dials its boot peers there ([`super::mesh::Mesh`] decides when). Each link is one
+//! task on the loop's thread that only moves bytes: frames it reads go to the loop over one
+//! bounded channel ([`LinkEvent`]), datagrams the mesh sends on [`PathId::Tls`] come to it over
+//! its own bounded queue. The certificate is self-signed, made in memory at start, and the
+//! client accepts any: the Noise handshake inside authenticates the peer, TLS only makes the
+//! bytes look like any TLS on the wire and crosses firewalls that pass TCP.
+//!
+//! Bounds: [`TLS_LINKS_MAX`] links in all (accepted and dialled), [`HANDSHAKE_TIMEOUT`] for TCP
+//! connect plus TLS handshake, [`LINK_IDLE`] without a frame closes a link, and
+//! [`LINK_QUEUE`] datagrams queued per link; a full queue drops the datagram and counts it, as
+//! a full UDP socket buffer would.
+//!
+//! [`PathId::Tls`]: crate::mesh::PathId::Tls
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{self, CryptoProvider};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::{
+    self, ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme,
+};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::mesh::LinkId;
+use crate::mesh::limits::MAX_DATAGRAM;
+
+/// Links open at once, accepted and dialled together. A UDP-blocked home needs one or two (its
+/// boot peers); a public node serves a few such homes. Each costs rustls' buffers (≈ 34 KiB)
+/// plus its queue when full.
+pub const TLS_LINKS_MAX: usize = 8;
+
+/// TCP connect plus TLS handshake must finish within this, or the link is dropped: a peer that
+/// stalls a handshake holds a slot no longer.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A link that carries no frame either way for this long is closed. Active peers ping every 25 s and the
+/// mesh ends a silent session after 90 s, so a live link never gets here.
+pub const LINK_IDLE: Duration = Duration::from_secs(120);
+
+/// Datagrams queued towards one link: 64 holds one whole 64 KiB message (55 fragments) with
+/// room for pings; beyond it datagrams are dropped and counted.
+pub const LINK_QUEUE: usize = 64;
+
+/// Link events waiting for the loop, from all links together. A full channel makes the link
+/// tasks wait, which pushes back on their TCP senders.
+const EVENTS_QUEUE: usize = 64;
+
+/// Bytes read from a TLS stream at a time.
+const READ_CHUNK: usize = 4096;
+
+/// The TLS server name the client sends; no SNI is sent, and the server's certificate is not
+/// checked against it, but rustls needs one.
+const SERVER_NAME: &str = "nostrp2p";
+
+/// What the link tasks tell the loop.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A dialled link finished its TLS handshake: the mesh can dial its peer on it.
+    Up { link: LinkId, peer: SocketAddr },
+    /// One datagram read from a link.
+    Datagram {
+        link: LinkId,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// The link ended (closed, idle, a bad frame, a failed handshake).
+    Closed { link: LinkId },
+}
+
+/// What the TLS side counts, for `/status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TlsCounters {
+    pub accepted: u64,
+    pub dialled: u64,
+    /// Connections refused or dials not started because [`TLS_LINKS_MAX`] links were open.
+    pub refused_full: u64,
+    pub datagrams_sent: u64,
+    pub datagrams_received: u64,
+    /// Datagrams dropped because the link's queue was full.
+    pub queue_full: u64,
+    /// Datagrams for a link that had closed.
+    pub link_gone: u64,
+}
+
+/// One link as the loop sees it.
+struct Link {
+    tx: mpsc::Sender<Vec<u8>>,
+    peer: SocketAddr,
+    dialled: bool,
+    task: AbortHandle,
+}
+
+/// Why the TLS side could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("failed to make the self-signed certificate")]
+    Certificate(#[source] rcgen::Error),
+    #[error("failed to configure TLS")]
+    Config(#[source] rustls::Error),
+}
+
+/// The TLS links of the mesh (the loop owns the listener on TCP P and hands over what it
+/// accepts).
+pub struct TlsLinks {
+    listening: bool,
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+    links: BTreeMap<LinkId, Link>,
+    next_id: u32,
+    events_tx: mpsc::Sender<LinkEvent>,
+    events_rx: mpsc::Receiver<LinkEvent>,
+    counters: TlsCounters,
+}
+
+impl TlsLinks {
+    /// The TLS side with a fresh self-signed certificate. `listening`: whether the loop accepts
+    /// on TCP P (for `/status`; without it the node only dials).
+    pub fn new(listening: bool) -> Result<Self, TlsSetupError> {
+        let provider = Arc::new(crypto::ring::default_provider());
+        let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])
+            .map_err(TlsSetupError::Certificate)?;
+        let cert = certified.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError::Config)?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .map_err(TlsSetupError::Config)?;
+        let mut client = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError::Config)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        client.enable_sni = false;
+        let (events_tx, events_rx) = mpsc::channel(EVENTS_QUEUE);
+        Ok(Self {
+            listening,
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+            links: BTreeMap::new(),
+            next_id: 0,
+            events_tx,
+            events_rx,
+            counters: TlsCounters::default(),
+        })
+    }
+
+    /// The next event from a link. The loop holds a sender itself, so this never ends.
+    pub async fn recv(&mut self) -> Option<LinkEvent> {
+        self.events_rx.recv().await
+    }
+
+    /// Takes an accepted connection as a link, or drops it when [`TLS_LINKS_MAX`] are open.
+    pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let Some(link) = self.reserve(peer) else {
+            return;
+        };
+        self.counters.accepted += 1;
+        let (tx, out_rx) = mpsc::channel(LINK_QUEUE);
+        let (acceptor, events) = (self.acceptor.clone(), self.events_tx.clone());
+        let task = tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(tls)) => pump(link, peer, tls, out_rx, &events).await,
+                Ok(Err(e)) => log::debug!("tls: handshake from {peer} failed: {e}"),
+                Err(_) => log::debug!("tls: handshake from {peer} timed out"),
+            }
+            let _ = events.send(LinkEvent::Closed { link }).await;
+        });
+        let task = task.abort_handle();
+        let l = Link {
+            tx,
+            peer,
+            dialled: false,
+            task,
+        };
+        self.links.insert(link, l);
+    }
+
+    /// Dials `peer`'s TCP port and opens a TLS link to it; [`LinkEvent::Up`] follows when the
+    /// handshake is done. Returns whether a dial started.
+    pub fn dial(&mut self, peer: SocketAddr) -> bool {
+        let Some(link) = self.reserve(peer) else {
+            return false;
+        };
+        self.counters.dialled += 1;
+        let (tx, out_rx) = mpsc::channel(LINK_QUEUE);
+        let (connector, events) = (self.connector.clone(), self.events_tx.clone());
+        let task = tokio::spawn(async move {
+            let connect = async {
+                let tcp = TcpStream::connect(peer).await?;
+                tcp.set_nodelay(true)?;
+                let name = ServerName::try_from(SERVER_NAME)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                connector.connect(name, tcp).await
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
+                Ok(Ok(tls)) => {
+                    log::info!("tls: link to {peer} up");
+                    if events.send(LinkEvent::Up { link, peer }).await.is_ok() {
+                        pump(link, peer, tls, out_rx, &events).await;
+                    }
+                }
+                Ok(Err(e)) => log::info!("tls: cannot open a link to {peer}: {e}"),
+                Err(_) => log::info!("tls: link to {peer} timed out"),
+            }
+            let _ = events.send(LinkEvent::Closed { link }).await;
+        });
+        let task = task.abort_handle();
+        let l = Link {
+            tx,
+            peer,
+            dialled: true,
+            task,
+        };
+        self.links.insert(link, l);
+        true
+    }
+
+    /// Queues `bytes` for `link`, never waiting: a full queue drops, as UDP may.
+    pub fn send(&mut self, link: LinkId, bytes: Vec<u8>) {
+        let Some(l) = self.links.get(&link) else {
+            self.counters.link_gone += 1;
+            return;
+        };
+        match l.tx.try_send(bytes) {
+            Ok(()) => self.counters.datagrams_sent += 1,
+            Err(mpsc::error::TrySendError::Full(_)) => self.counters.queue_full += 1,
+            Err(mpsc::error::TrySendError::Closed(_)) => self.counters.link_gone += 1,
+        }
+    }
+
+    /// Counts a datagram read from a link (the loop hands it to the mesh).
+    pub fn received(&mut self) {
+        self.counters.datagrams_received += 1;
+    }
+
+    /// Forgets a link whose task ended.
+    pub fn closed(&mut self, link: LinkId) {
+        if let Some(l) = self.links.remove(&link) {
+            log::debug!("tls: link {} with {} closed", link.0, l.peer);
+        }
+    }
+
+    /// Links we dialled that are still open or dialling.
+    #[must_use]
+    pub fn dialled_open(&self) -> usize {
+        self.links.values().filter(|l| l.dialled).count()
+    }
+
+    /// The `"tls"` part of the mesh's `/status`.
+    #[must_use]
+    pub fn status_json(&self) -> serde_json::Value {
+        let c = self.counters;
+        serde_json::json!({
+            "listening": self.listening,
+            "links": self.links.len(),
+            "accepted": c.accepted,
+            "dialled": c.dialled,
+            "refused_full": c.refused_full,
+            "datagrams_sent": c.datagrams_sent,
+            "datagrams_received": c.datagrams_received,
+            "queue_full": c.queue_full,
+            "link_gone": c.link_gone,
+        })
+    }
+
+    /// An id for a new link, or `None` (counted) when [`TLS_LINKS_MAX`] are open.
+    fn reserve(&mut self, peer: SocketAddr) -> Option<LinkId> {
+        if self.links.len() >= TLS_LINKS_MAX {
+            self.counters.refused_full += 1;
+            log::debug!("tls: {TLS_LINKS_MAX} links open, refusing {peer}");
+            return None;
+        }
+        let link = LinkId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        Some(link)
+    }
+}
+
+impl Drop for TlsLinks {
+    fn drop(&mut self) {
+        for l in self.links.values() {
+            l.task.abort();
+        }
+    }
+}
+
+/// Moves frames both ways on one established link until it closes, idles out or sends a bad
+/// frame.
+async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
+    link: LinkId,
+    peer: SocketAddr,
+    mut stream: S,
+    mut out: mpsc::Receiver<Vec<u8>>,
+    events: &mpsc::Sender<LinkEvent>,
+) {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut frame = Vec::with_capacity(2 + MAX_DATAGRAM);
+    loop {
+        tokio::select! {
+            read = tokio::time::timeout(LINK_IDLE, stream.read(&mut buf)) => {
+                let n = match read {
+                    Ok(Ok(0)) => return,
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => {
+                        log::debug!("tls: read from {peer} failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        log::debug!("tls: link with {peer} idle, closing");
+                        return;
+                    }
+                };
+                decoder.push(buf.get(..n).unwrap_or_default());
+                loop {
+                    match decoder.next_frame() {
+                        Ok(Some(bytes)) => {
+                            let event = LinkEvent::Datagram { link, from: peer, bytes };
+                            if events.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            log::debug!("tls: {peer} sent a bad frame ({e}), closing");
+                            return;
+                        }
+                    }
+                }
+            }
+            next = out.recv() => {
+                let Some(first) = next else { return };
+                // Everything queued goes out in one flush.
+                let mut datagram = Some(first);
+                while let Some(d) = datagram {
+                    frame.clear();
+                    encode_frame(&d, &mut frame);
+                    if stream.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                    datagram = out.try_recv().ok();
+                }
+                if stream.flush().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Appends one frame carrying `datagram` to `out`: its length as a big-endian u16, then the
+/// datagram. The mesh's datagrams are 1..=[`MAX_DATAGRAM`] bytes, so the length always fits.
+pub fn encode_frame(datagram: &[u8], out: &mut Vec<u8>) {
+    let len = u16::try_from(datagram.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(datagram.get(..usize::from(len)).unwrap_or(datagram));
+}
+
+/// A frame the peer sent that no honest node sends; the link is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {0} outside 1..={MAX_DATAGRAM}")]
+    Length(usize),
+}
+
+/// Splits a TLS stream's bytes back into datagrams. Holds at most one partial frame plus the
+/// last chunk pushed: a length outside 1..=[`MAX_DATAGRAM`] is refused before its body is
+/// read, so a peer cannot make it buffer more.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// Adds bytes read from the stream; take frames with [`Self::next_frame`] until `None`
+    /// before pushing more.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole datagram, `None` when more bytes are needed, or an error for a length
+    /// no honest node sends.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let Some(&[hi, lo]) = self.buf.get(..2) else {
+            return Ok(None);
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if len == 0 || len > MAX_DATAGRAM {
+            return Err(FrameError::Length(len));
+        }
+        let Some(datagram) = self.buf.get(2..2 + len) else {
+            return Ok(None);
+        };
+        let datagram = datagram.to_vec();
+        self.buf.drain(..2 + len);
+        Ok(Some(datagram))
+    }
+
+    /// Bytes held.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Accepts any server certificate. The certificate proves nothing here (every node makes its
+/// own at start); the Noise IX handshake carried inside the link authenticates the peer's
+/// node key, as on UDP. The handshake signatures are still checked, as rustls requires of a
+/// verifier, against the certificate the server sent.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The next connection on TCP P; never completes without a listener.
+pub async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_round_trip_across_any_split() {
+        let datagrams: Vec<Vec<u8>> = vec![vec![1], vec![2; 148], vec![3; MAX_DATAGRAM]];
+        let mut wire = Vec::new();
+        for d in &datagrams {
+            encode_frame(d, &mut wire);
+        }
+        for split in 0..wire.len() {
+            let mut dec = FrameDecoder::default();
+            let mut got = Vec::new();
+            for chunk in [&wire[..split], &wire[split..]] {
+                dec.push(chunk);
+                while let Some(d) = dec.next_frame().unwrap() {
+                    got.push(d);
+                }
+            }
+            assert_eq!(got, datagrams, "split at {split}");
+            assert_eq!(dec.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn lengths_no_node_sends_are_refused_before_the_body() {
+        let mut dec = FrameDecoder::default();
+        dec.push(&[0, 0]);
+        assert_eq!(dec.next_frame(), Err(FrameError::Length(0)));
+        let mut dec = FrameDecoder::default();
+        dec.push(&u16::try_from(MAX_DATAGRAM + 1).unwrap().to_be_bytes());
+        assert_eq!(dec.next_frame(), Err(FrameError::Length(MAX_DATAGRAM + 1)));
+        let mut dec = FrameDecoder::default();
+        dec.push(&[0xff, 0xff, 1, 2, 3]);
+        assert!(dec.next_frame().is_err());
+    }
+
+    proptest! {
+        /// Arbitrary bytes in arbitrary chunks never panic the decoder, every frame it yields
+        /// is 1..=MAX_DATAGRAM bytes, and it never holds more than one frame plus one chunk.
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stay_bounded(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 0..8),
+        ) {
+            let mut dec = FrameDecoder::default();
+            'feed: for chunk in &chunks {
+                dec.push(chunk);
+                loop {
+                    match dec.next_frame() {
+                        Ok(Some(d)) => prop_assert!((1..=MAX_DATAGRAM).contains(&d.len())),
+                        Ok(None) => break,
+                        Err(FrameError::Length(n)) => {
+                            prop_assert!(n == 0 || n > MAX_DATAGRAM);
+                            break 'feed;
+                        }
+                    }
+                }
+                prop_assert!(dec.buffered() < 2 + MAX_DATAGRAM);
+            }
+        }
+
+        /// Whatever datagrams go in come out, in order, however the stream is cut.
+        #[test]
+        fn encoded_datagrams_decode_unchanged(
+            datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..=MAX_DATAGRAM), 0..6),
+            cut in 1usize..700,
+        ) {
+            let mut wire = Vec::new();
+            for d in &datagrams {
+                encode_frame(d, &mut wire);
+            }
+            let mut dec = FrameDecoder::default();
+            let mut got = Vec::new();
+            for chunk in wire.chunks(cut) {
+                dec.push(chunk);
+                while let Some(d) = dec.next_frame().unwrap() {
+                    got.push(d);
+                }
+            }
+            prop_assert_eq!(got, datagrams);
+        }
+    }
+}
