@@ -1,10 +1,11 @@
-//! The REST API's LAN check from a public source address, in network namespaces (root group:
-//! runs with `NOSTRP2P_ROOT_TESTS=1` and then fails, never skips, without the capability;
-//! DECISIONS.md 2).
+//! The client API's LAN check from a public source address, on both ports (REST on P+1, the
+//! websocket relay on P+2), in network namespaces (root group: runs with
+//! `NOSTRP2P_ROOT_TESTS=1` and then fails, never skips, without the capability; DECISIONS.md 2).
 //!
 //! Two namespaces joined by a veth pair: the node's side 203.0.113.1, the client's 203.0.113.2
 //! (TEST-NET-3, a public-range address routed only inside the pair). The node must answer the
-//! client `403 forbidden: LAN only` and still serve loopback inside its own namespace.
+//! client `403 forbidden: LAN only` on both ports (a websocket upgrade included) and still serve
+//! loopback inside its own namespace.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -91,6 +92,11 @@ impl Drop for Node {
 
 /// `curl` inside `ns`: (status code, body).
 fn curl(ns: &str, url: &str) -> (u16, String) {
+    curl_with(ns, url, &[])
+}
+
+/// `curl` inside `ns` with these request headers: (status code, body).
+fn curl_with(ns: &str, url: &str, headers: &[&str]) -> (u16, String) {
     let out = Command::new("ip")
         .args([
             "netns",
@@ -102,8 +108,9 @@ fn curl(ns: &str, url: &str) -> (u16, String) {
             "5",
             "-w",
             "\n%{http_code}",
-            url,
         ])
+        .args(headers.iter().flat_map(|h| ["-H", h]))
+        .arg(url)
         .output()
         .expect("run curl (scripts/setup installs it)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -112,7 +119,7 @@ fn curl(ns: &str, url: &str) -> (u16, String) {
 }
 
 #[test]
-fn a_public_source_gets_403_lan_only_and_loopback_is_still_served() {
+fn a_public_source_gets_403_lan_only_on_both_ports_and_loopback_is_still_served() {
     if !enabled() {
         return;
     }
@@ -162,6 +169,31 @@ fn a_public_source_gets_403_lan_only_and_loopback_is_still_served() {
     assert_eq!(code, 200, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
     assert_eq!(status["http"]["refused_not_lan"], 2, "{}", status["http"]);
+
+    // The websocket port (P+2): NIP-11 and an upgrade from the public side are refused before
+    // any upgrade; loopback is served.
+    let nip11 = ["Accept: application/nostr+json"];
+    let upgrade = [
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
+    for headers in [&nip11[..], &upgrade[..]] {
+        let (code, body) = curl_with(&pair.client, "http://203.0.113.1:20002/", headers);
+        assert_eq!(
+            (code, body.trim()),
+            (403, "forbidden: LAN only"),
+            "{headers:?}"
+        );
+    }
+    let (code, body) = curl_with(&pair.server, "http://127.0.0.1:20002/", &nip11);
+    assert_eq!(code, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("NIP-11 JSON");
+    assert_eq!(doc["software"], "nostrp2p");
+    let (_, body) = curl(&pair.server, "http://127.0.0.1:20001/status");
+    let status: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+    assert_eq!(status["ws"]["refused_not_lan"], 2, "{}", status["ws"]);
     drop(node);
     drop(pair);
 }

@@ -430,7 +430,51 @@ fn nip11_document_states_the_limits_with_cors() {
     assert!(pre.starts_with("HTTP/1.1 204"), "{pre}");
     let plain = raw_http(ws_addr(&server), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(plain.starts_with("HTTP/1.1 426"), "{plain}");
-    assert_eq!(status(&server)["ws"]["nip11_served"], 2);
+    // HEAD: the same head, Content-Length included, and no body.
+    let only_head = raw_http(
+        ws_addr(&server),
+        "HEAD / HTTP/1.1\r\nHost: x\r\nAccept: application/nostr+json\r\n\r\n",
+    );
+    let (head_of_head, rest) = only_head.split_once("\r\n\r\n").expect("head");
+    assert!(head_of_head.starts_with("HTTP/1.1 200"), "{head_of_head}");
+    assert!(
+        head_of_head.contains(&format!("Content-Length: {}\r\n", body.len())),
+        "{head_of_head}"
+    );
+    assert_eq!(rest, "", "HEAD must not send a body");
+    assert_eq!(status(&server)["ws"]["nip11_served"], 3);
+}
+
+/// RFC 6455 §4.2.2: an upgrade asking for a version other than 13 gets 426 with
+/// `Sec-WebSocket-Version: 13`; one naming no version is a bad request.
+#[test]
+fn an_upgrade_with_another_websocket_version_gets_426() {
+    let (_dir, server, _owner) = start();
+    let upgrade = |version: &str| {
+        raw_http(
+            ws_addr(&server),
+            &format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{version}\r\n"
+            ),
+        )
+    };
+    for version in ["8", "12", "14", "13, 8"] {
+        let text = upgrade(&format!("Sec-WebSocket-Version: {version}\r\n"));
+        let (head, _) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.starts_with("HTTP/1.1 426 Upgrade Required"), "{head}");
+        assert!(
+            head.lines()
+                .any(|l| l.eq_ignore_ascii_case("Sec-WebSocket-Version: 13")),
+            "{head}"
+        );
+    }
+    let text = upgrade("");
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    // Version 13 still upgrades.
+    let mut c = Client::connect(&server);
+    c.send(&json!(["REQ", "v", {"limit": 0}]));
+    assert_eq!(c.recv(), json!(["EOSE", "v"]));
 }
 
 /// Issue 5's flood: 300 idle websockets from loopback. The cap holds, the node keeps serving

@@ -111,7 +111,8 @@ struct Head {
     method: String,
     upgrade_websocket: bool,
     key: Option<String>,
-    version_13: bool,
+    /// `Sec-WebSocket-Version`, if sent.
+    version: Option<String>,
     wants_nip11: bool,
 }
 
@@ -133,7 +134,7 @@ fn parse_head(text: &str) -> Option<Head> {
         match name.trim().to_ascii_lowercase().as_str() {
             "upgrade" => head.upgrade_websocket = value.eq_ignore_ascii_case("websocket"),
             "sec-websocket-key" => head.key = Some(value.to_owned()),
-            "sec-websocket-version" => head.version_13 = value == "13",
+            "sec-websocket-version" => head.version = Some(value.to_owned()),
             "accept" => {
                 head.wants_nip11 = value
                     .split(',')
@@ -167,10 +168,24 @@ async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 /// A plain HTTP response with the CORS headers NIP-11 asks for, then `Connection: close`.
 #[must_use]
 pub fn http_response(code: u16, reason: &str, content_type: &str, body: &str) -> String {
+    http_answer(None, code, reason, content_type, "", body)
+}
+
+/// [`http_response`] to a request of `method` (`HEAD`: the same head, no body; RFC 9110
+/// §9.3.2), with `extra` header lines (each ending in CRLF) added.
+fn http_answer(
+    method: Option<&str>,
+    code: u16,
+    reason: &str,
+    content_type: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    let sent = if method == Some("HEAD") { "" } else { body };
     format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Headers: *\r\n\
-         Access-Control-Allow-Methods: GET, OPTIONS\r\nConnection: close\r\n\r\n{body}",
+         Access-Control-Allow-Methods: GET, OPTIONS\r\n{extra}Connection: close\r\n\r\n{sent}",
         body.len()
     )
 }
@@ -242,8 +257,9 @@ async fn serve(
         .await;
         return Cause::BadRequest;
     };
-    match (head.method.as_str(), head.upgrade_websocket, &head.key) {
-        ("GET", true, Some(key)) if head.version_13 => {
+    let method = head.method.as_str();
+    match (method, head.upgrade_websocket, &head.key) {
+        ("GET", true, Some(key)) if head.version.as_deref() == Some("13") => {
             let reply = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                  Sec-WebSocket-Accept: {}\r\n\r\n",
@@ -264,19 +280,38 @@ async fn serve(
             respond_and_close(stream, http_response(204, "No Content", "text/plain", "")).await;
             Cause::Nip11
         }
+        // RFC 6455 §4.2.2: a version we do not speak gets 426 naming the one we do.
+        ("GET", true, Some(_)) if head.version.is_some() => {
+            let body = "unsupported websocket version: this relay speaks version 13\n";
+            let response = http_answer(
+                Some(method),
+                426,
+                "Upgrade Required",
+                "text/plain",
+                "Sec-WebSocket-Version: 13\r\n",
+                body,
+            );
+            respond_and_close(stream, response).await;
+            Cause::BadRequest
+        }
         ("GET" | "HEAD", false, _) if head.wants_nip11 => {
-            let response = http_response(200, "OK", "application/nostr+json", nip11);
+            let response =
+                http_answer(Some(method), 200, "OK", "application/nostr+json", "", nip11);
             respond_and_close(stream, response).await;
             Cause::Nip11
         }
-        ("GET", false, _) => {
+        ("GET" | "HEAD", false, _) => {
             let body = "This is a Nostr relay: connect with a websocket client, or ask for \
                         Accept: application/nostr+json.\n";
-            respond_and_close(
-                stream,
-                http_response(426, "Upgrade Required", "text/plain", body),
-            )
-            .await;
+            let response = http_answer(
+                Some(method),
+                426,
+                "Upgrade Required",
+                "text/plain",
+                "Upgrade: websocket\r\n",
+                body,
+            );
+            respond_and_close(stream, response).await;
             Cause::BadRequest
         }
         _ => {
@@ -528,7 +563,8 @@ mod tests {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         )
         .expect("head");
-        assert!(up.upgrade_websocket && up.version_13);
+        assert!(up.upgrade_websocket);
+        assert_eq!(up.version.as_deref(), Some("13"));
         assert_eq!(up.key.as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
         let info =
             parse_head("GET / HTTP/1.1\r\naccept: text/html, application/nostr+json\r\n\r\n")
@@ -536,6 +572,15 @@ mod tests {
         assert!(info.wants_nip11 && !info.upgrade_websocket);
         assert_eq!(parse_head("garbage"), None);
         assert_eq!(parse_head("GET / HTTP/1.1\r\nno colon\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn a_head_request_gets_the_head_without_the_body() {
+        let get = http_answer(Some("GET"), 200, "OK", "application/nostr+json", "", "{}");
+        let head = http_answer(Some("HEAD"), 200, "OK", "application/nostr+json", "", "{}");
+        assert!(get.ends_with("\r\n\r\n{}"));
+        assert_eq!(head, get.trim_end_matches("{}"));
+        assert!(head.contains("Content-Length: 2\r\n"));
     }
 
     #[test]
