@@ -7,6 +7,7 @@
 mod cli;
 mod clients;
 mod docs;
+mod fuzz_corpus;
 mod layering;
 mod mesh;
 mod packaging;

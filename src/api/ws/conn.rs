@@ -146,6 +146,14 @@ fn parse_head(text: &str) -> Option<Head> {
     Some(head)
 }
 
+/// Whether `text` parses as a request head on this port: the entry point of the
+/// `ws_upgrade_head` fuzz target and its corpus replay (docs/fuzzing.md).
+#[doc(hidden)]
+#[must_use]
+pub fn parse_head_for_fuzzing(text: &str) -> bool {
+    parse_head(text).is_some()
+}
+
 /// Reads to the blank line ending the head; returns the head text and the bytes after it (the
 /// first websocket frames of an eager client). `None` when the peer closes, sends more than
 /// [`HEAD_MAX`] or sends non-UTF-8.
