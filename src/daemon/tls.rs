@@ -39,8 +39,8 @@ use crate::mesh::LinkId;
 use crate::mesh::limits::MAX_DATAGRAM;
 
 /// Links open at once, accepted and dialled together. A UDP-blocked home needs one or two (its
-/// boot peers); a public node serves a few such homes. Each costs rustls' buffers (≈ 34 KiB)
-/// plus its queue when full.
+/// boot peers); a public node serves a few such homes. An idle link with its session costs
+/// ≈ 40 KB of heap (docs/overlay.md "TLS fallback"), plus its queue when full.
 pub const TLS_LINKS_MAX: usize = 8;
 
 /// TCP connect plus TLS handshake must finish within this, or the link is dropped: a peer that
