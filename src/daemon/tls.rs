@@ -108,7 +108,7 @@ struct Link {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     #[error("failed to make the self-signed certificate")]
-    Certificate(#[source] rcgen::Error),
+    Certificate(#[source] rustls::Error),
     #[error("failed to configure TLS")]
     Config(#[source] rustls::Error),
 }
@@ -131,10 +131,9 @@ impl TlsLinks {
     /// on TCP P (for `/status`; without it the node only dials).
     pub fn new(listening: bool) -> Result<Self, TlsSetupError> {
         let provider = Arc::new(crypto::ring::default_provider());
-        let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])
-            .map_err(TlsSetupError::Certificate)?;
-        let cert = certified.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let mut seed = [0u8; 32];
+        super::os_random(&mut seed);
+        let (cert, key) = self_signed(&provider, &seed).map_err(TlsSetupError::Certificate)?;
         let server = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(TlsSetupError::Config)?
@@ -474,6 +473,97 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// OID 1.3.101.112, Ed25519 (RFC 8410 §3), as a DER AlgorithmIdentifier without parameters.
+const ED25519_ALG_ID: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// A PKCS#8 v1 Ed25519 private key is this prefix and the 32-byte seed (RFC 8410 §7).
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A self-signed Ed25519 X.509 v3 certificate for the key with `seed`, and that key. Built by
+/// hand (RFC 5280 §4.1, ≈ 300 bytes of DER) rather than with a certificate crate: nothing
+/// checks it but rustls' own parse (the key must match it), and a generator library would add
+/// to the binary for one fixed layout. Subject and issuer are `CN=nostrp2p`, valid from 2025
+/// to 9999, serial 1, no extensions.
+fn self_signed(
+    provider: &CryptoProvider,
+    seed: &[u8; 32],
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), rustls::Error> {
+    let mut pkcs8 = ED25519_PKCS8_PREFIX.to_vec();
+    pkcs8.extend_from_slice(seed);
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(pkcs8.clone().into()))?;
+    let spki = key
+        .public_key()
+        .ok_or_else(|| rustls::Error::General("no public key for the Ed25519 key".into()))?;
+    let name = der(
+        0x30,
+        &der(
+            0x31,
+            &der(
+                0x30,
+                &[
+                    &[0x06, 0x03, 0x55, 0x04, 0x03][..], // id-at-commonName
+                    &der(0x0c, SERVER_NAME.as_bytes()),
+                ]
+                .concat(),
+            ),
+        ),
+    );
+    let validity = der(
+        0x30,
+        &[
+            der(0x17, b"250101000000Z"),   // UTCTime
+            der(0x18, b"99991231235959Z"), // GeneralizedTime: no expiry (RFC 5280 §4.1.2.5)
+        ]
+        .concat(),
+    );
+    let tbs = der(
+        0x30,
+        &[
+            &[0xa0, 0x03, 0x02, 0x01, 0x02][..], // [0] version v3
+            &[0x02, 0x01, 0x01],                 // serial 1
+            &ED25519_ALG_ID,
+            &name,
+            &validity,
+            &name,
+            spki.as_ref(),
+        ]
+        .concat(),
+    );
+    let signer = key
+        .choose_scheme(&[SignatureScheme::ED25519])
+        .ok_or_else(|| rustls::Error::General("the Ed25519 key cannot sign".into()))?;
+    let signature = signer.sign(&tbs)?;
+    let mut bits = vec![0u8]; // no unused bits
+    bits.extend_from_slice(&signature);
+    let cert = der(
+        0x30,
+        &[&tbs[..], &ED25519_ALG_ID, &der(0x03, &bits)].concat(),
+    );
+    Ok((cert.into(), PrivateKeyDer::Pkcs8(pkcs8.into())))
+}
+
+/// One DER element: `tag`, the definite length of `content` (short form below 128, else
+/// long form), `content`.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
 /// The next connection on TCP P; never completes without a listener.
 pub async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match listener {
@@ -486,6 +576,49 @@ pub async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStrea
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_self_signed_certificate_parses_and_matches_its_key() {
+        let provider = crypto::ring::default_provider();
+        let (cert, key) = self_signed(&provider, &[7; 32]).unwrap();
+        // rustls parses the certificate and checks that its key is the private key's.
+        let certified =
+            rustls::sign::CertifiedKey::from_der(vec![cert.clone()], key, &provider).unwrap();
+        certified.keys_match().unwrap();
+        assert!(cert.len() < 400, "{} bytes", cert.len());
+        assert_eq!(der(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
+        assert_eq!(der(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dialled_link_carries_frames_both_ways() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = TlsLinks::new(true).unwrap();
+        let mut client = TlsLinks::new(false).unwrap();
+        assert!(client.dial(addr));
+        let (stream, peer) = listener.accept().await.unwrap();
+        server.admit(stream, peer);
+        let Some(LinkEvent::Up { link: c, peer }) = client.recv().await else {
+            panic!("the dial did not come up");
+        };
+        assert_eq!(peer, addr);
+        client.send(c, vec![0x11; 234]);
+        let Some(LinkEvent::Datagram { link: s, bytes, .. }) = server.recv().await else {
+            panic!("no datagram at the server");
+        };
+        assert_eq!(bytes, vec![0x11; 234]);
+        server.send(s, vec![0x12; MAX_DATAGRAM]);
+        let Some(LinkEvent::Datagram { bytes, .. }) = client.recv().await else {
+            panic!("no datagram at the client");
+        };
+        assert_eq!(bytes.len(), MAX_DATAGRAM);
+        drop(client); // aborts its task: the server's link closes
+        assert!(matches!(
+            server.recv().await,
+            Some(LinkEvent::Closed { link }) if link == s
+        ));
+    }
 
     #[test]
     fn frames_round_trip_across_any_split() {
