@@ -38,6 +38,13 @@ fn main() {
         );
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--ingest-only") {
+        ingest_only(
+            args.get(i + 1).expect("--ingest-only DIR N"),
+            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
+        );
+        return;
+    }
     let bench_mode = args.iter().any(|a| a == "--bench");
     let events_n = args
         .iter()
@@ -227,6 +234,70 @@ fn write_and_abort(db: &str, n: usize) {
         Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
     ingest(&mut store, &corpus);
     std::process::abort();
+}
+
+/// Profiling aid: ingests `n` corpus events into a new store at `db` in commits of
+/// [`PER_COMMIT`], waits for fjall's worker, and prints the rate, bytes written and the size of
+/// each keyspace directory (run it under `perf` or `strace` to see where time and bytes go).
+fn ingest_only(db: &str, n: usize) {
+    let corpus: Vec<Event> = Corpus::new(42, 2_000, 1_760_000_000).take(n).collect();
+    let mut by_index: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for e in &corpus {
+        for (k, v) in nostrp2p::store::keys::entries(e, 0) {
+            let name = match k.as_slice() {
+                [nostrp2p::store::keys::TAG, letter, ..] => format!("tag {}", *letter as char),
+                [p, ..] => format!("prefix {p}"),
+                [] => "empty".to_owned(),
+            };
+            let slot = by_index.entry(name).or_default();
+            slot.0 += 1;
+            slot.1 += (k.len() + v.len()) as u64;
+        }
+    }
+    eprintln!("index entries of the corpus (count, key+value bytes): {by_index:?}");
+    let io0 = proc_io_write_bytes();
+    let mut store =
+        Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
+    let (mut put_secs, mut commit_secs) = (0.0, 0.0);
+    let t = Instant::now();
+    for chunk in corpus.chunks(PER_COMMIT) {
+        let p = Instant::now();
+        for e in chunk {
+            store.put(e).expect("put");
+        }
+        let c = Instant::now();
+        store.commit().expect("commit");
+        put_secs += (c - p).as_secs_f64();
+        commit_secs += c.elapsed().as_secs_f64();
+    }
+    let rate = corpus.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    settle(store.kv());
+    let settle_secs = t.elapsed().as_secs_f64();
+    let io1 = proc_io_write_bytes();
+    let usage = store.usage();
+    let mut spaces = serde_json::Map::new();
+    if let Ok(entries) = std::fs::read_dir(std::path::Path::new(db).join("keyspaces")) {
+        for e in entries.flatten() {
+            spaces.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                serde_json::json!(dir_bytes(&e.path())),
+            );
+        }
+    }
+    let out = serde_json::json!({
+        "events": usage.events,
+        "logical_bytes": usage.record_bytes,
+        "ingest_per_sec": rate,
+        "put_secs": put_secs,
+        "commit_secs": commit_secs,
+        "settle_secs": settle_secs - 1.0,
+        "proc_io_write_bytes": io1.zip(io0).map(|(a, b)| a - b),
+        "disk_bytes": dir_bytes(std::path::Path::new(db)),
+        "keyspaces": spaces,
+        "journal": store.kv().journal_stats(),
+    });
+    println!("{out}");
 }
 
 /// The RSS of a fresh process that opens a store whose writer was killed after writing

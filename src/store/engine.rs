@@ -21,8 +21,18 @@ use crate::nostr::{Event, EventId, Kind, binary};
 /// answer is built in memory, so it must be bounded. NIP-11 advertises it as `max_limit`.
 pub const MAX_QUERY_LIMIT: usize = 5_000;
 
-/// The state key of the usage counters (internal; `StateStore` keys live under `s:`).
+/// The state key of the usage counters and the next sequence number (internal; `StateStore`
+/// keys live under `s:`).
 const USAGE_KEY: &[u8] = b"m:usage";
+
+/// The state key of the layout version ([`SCHEMA`]).
+const SCHEMA_KEY: &[u8] = b"m:schema";
+
+/// The layout version this engine reads and writes (`keys` module docs). Schema 1 (no marker)
+/// keyed records by id and ended index keys in the id; schema 2 keys them by sequence number.
+/// A store of another schema is refused at open, naming where it is; nothing is converted or
+/// wiped.
+pub const SCHEMA: u8 = 2;
 
 /// Counts and sizes of what the store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +52,10 @@ pub struct Store<K: Kv> {
     kv: K,
     events: u64,
     record_bytes: u64,
+    /// The sequence number the next stored event gets.
+    next_seq: u64,
+    /// A new store: the first batch that writes the usage counters records [`SCHEMA`] too.
+    unmarked: bool,
     commits: u64,
     dirty: bool,
 }
@@ -58,10 +72,37 @@ enum Plan {
 }
 
 impl<K: Kv> Store<K> {
-    /// Opens the engine over `kv`, reading its usage counters.
+    /// Opens the engine over `kv`, reading its usage counters. A store written with another
+    /// layout ([`SCHEMA`]) is refused with an error naming it, and left as it is.
     pub fn open(kv: K) -> Result<Self, StoreError> {
-        let (events, record_bytes) = match kv.get(Space::State, USAGE_KEY)? {
-            None => (0, 0),
+        let usage = kv.get(Space::State, USAGE_KEY)?;
+        let schema = kv.get(Space::State, SCHEMA_KEY)?;
+        let unmarked = match (schema.as_deref(), &usage) {
+            (Some([SCHEMA]), _) => false,
+            // A new store (no event was ever written): the layout is recorded with the first
+            // event, in the same batch as the usage counters, so a store never holds usage
+            // counters without its schema.
+            (None, None) => true,
+            (found, _) => {
+                let found = match found {
+                    None => "1 (no marker)".to_owned(),
+                    Some([v]) => v.to_string(),
+                    Some(other) => format!("unreadable ({other:?})"),
+                };
+                return Err(StoreError::Backend {
+                    op: "opening the event store",
+                    message: format!(
+                        "{} holds an event store of schema {found}, this build reads schema \
+                         {SCHEMA} only; refusing to open it, nothing was changed (export its \
+                         events with the build that wrote it, then import them into a new data \
+                         dir)",
+                        kv.location()
+                    ),
+                });
+            }
+        };
+        let (events, record_bytes, next_seq) = match usage {
+            None => (0, 0, 0),
             Some(v) => decode_usage(&v).ok_or_else(|| StoreError::Corrupt {
                 what: "usage counters".to_owned(),
             })?,
@@ -70,6 +111,8 @@ impl<K: Kv> Store<K> {
             kv,
             events,
             record_bytes,
+            next_seq,
+            unmarked,
             commits: 0,
             dirty: false,
         })
@@ -91,21 +134,46 @@ impl<K: Kv> Store<K> {
         self.kv
     }
 
-    /// Loads and decodes a record, with its length.
-    fn load(&self, id: &EventId) -> Result<Option<(Event, u64)>, StoreError> {
-        let Some(bytes) = self.kv.get(Space::Events, &id.0)? else {
+    /// The sequence number of the stored event `id`, from the id map.
+    fn seq_of(&self, id: &EventId) -> Result<Option<u64>, StoreError> {
+        let Some(v) = self.kv.get(Space::Index, &keys::id_map(id))? else {
+            return Ok(None);
+        };
+        keys::seq_of(&v)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("id map entry of {id}"),
+            })
+    }
+
+    /// Loads and decodes a record by id, with its length and sequence number.
+    fn load(&self, id: &EventId) -> Result<Option<(Event, u64, u64)>, StoreError> {
+        let Some(seq) = self.seq_of(id)? else {
+            return Ok(None);
+        };
+        Ok(self.load_seq(seq)?.map(|(e, len)| (e, len, seq)))
+    }
+
+    /// Loads and decodes the record stored as `seq`, with its length.
+    fn load_seq(&self, seq: u64) -> Result<Option<(Event, u64)>, StoreError> {
+        let Some(bytes) = self.kv.get(Space::Events, &keys::record(seq))? else {
             return Ok(None);
         };
         let event = binary::decode(&bytes).map_err(|e| StoreError::Corrupt {
-            what: format!("record {id}: {e}"),
+            what: format!("record #{seq}: {e}"),
         })?;
         Ok(Some((event, bytes.len() as u64)))
     }
 
-    /// The operations that remove `event` (record and every index entry it owns).
-    fn removal(event: &Event, ops: &mut BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>) {
-        ops.insert((Space::Events, event.id.0.to_vec()), None);
-        for (key, _) in keys::entries(event) {
+    /// The event stored as `seq` (what an index entry names), if any.
+    pub fn get_seq(&self, seq: u64) -> Result<Option<Event>, StoreError> {
+        Ok(self.load_seq(seq)?.map(|(e, _)| e))
+    }
+
+    /// The operations that remove `event`, stored as `seq` (record and every index entry).
+    fn removal(event: &Event, seq: u64, ops: &mut BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>) {
+        ops.insert((Space::Events, keys::record(seq).to_vec()), None);
+        for (key, _) in keys::entries(event, seq) {
             ops.insert((Space::Index, key), None);
         }
     }
@@ -116,6 +184,7 @@ impl<K: Kv> Store<K> {
         ops: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
         events: u64,
         record_bytes: u64,
+        next_seq: u64,
     ) -> Result<(), StoreError> {
         let mut batch: Vec<Op> = ops
             .into_iter()
@@ -127,24 +196,29 @@ impl<K: Kv> Store<K> {
         batch.push(Op::Put(
             Space::State,
             USAGE_KEY.to_vec(),
-            encode_usage(events, record_bytes),
+            encode_usage(events, record_bytes, next_seq),
         ));
+        if self.unmarked {
+            batch.push(Op::Put(Space::State, SCHEMA_KEY.to_vec(), vec![SCHEMA]));
+        }
         self.kv.write(batch)?;
+        self.unmarked = false;
         self.events = events;
         self.record_bytes = record_bytes;
+        self.next_seq = next_seq;
         self.dirty = true;
         Ok(())
     }
 
     /// The stored version in a replaceable or addressable slot, if any.
-    fn slot_version(&self, slot: &[u8]) -> Result<Option<(Event, u64)>, StoreError> {
-        let Some(id) = self.kv.get(Space::Index, slot)? else {
+    fn slot_version(&self, slot: &[u8]) -> Result<Option<(Event, u64, u64)>, StoreError> {
+        let Some(v) = self.kv.get(Space::Index, slot)? else {
             return Ok(None);
         };
-        let id: [u8; 32] = id.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+        let seq = keys::seq_of(&v).ok_or_else(|| StoreError::Corrupt {
             what: "slot entry".to_owned(),
         })?;
-        self.load(&EventId(id))
+        Ok(self.load_seq(seq)?.map(|(e, len)| (e, len, seq)))
     }
 
     /// The slot key of an event's replaceable or addressable version, if it has one.
@@ -248,7 +322,7 @@ impl<K: Kv> Store<K> {
         match Self::plan(filter) {
             Plan::Ids(ids) => {
                 for id in ids {
-                    if let Some((event, _)) = self.load(&id)?
+                    if let Some((event, _, _)) = self.load(&id)?
                         && filter.matches(&event)
                     {
                         mine.insert(SortKey::of(&event), event);
@@ -257,7 +331,7 @@ impl<K: Kv> Store<K> {
             }
             Plan::Slots(slots) => {
                 for slot in slots {
-                    if let Some((event, _)) = self.slot_version(&slot)?
+                    if let Some((event, _, _)) = self.slot_version(&slot)?
                         && filter.matches(&event)
                     {
                         mine.insert(SortKey::of(&event), event);
@@ -284,16 +358,26 @@ impl<K: Kv> Store<K> {
     ) -> Result<(), StoreError> {
         let (from, to) = prefix.range(filter.since, filter.until);
         let mut taken = 0usize;
+        // Entries of one second are in `seq` order, not id order: once `limit` matches are
+        // taken, the rest of the last one's second is read too, so the caller's sort by
+        // (time, id) keeps the right ones (NIP-01: on equal `created_at`, lowest id first).
+        let mut last_second = None;
         let mut failure = None;
         self.kv.scan_keys(Space::Index, &from, &to, &mut |key| {
-            let Some((_, id)) = keys::split_suffix(key) else {
+            let Some((t, seq)) = keys::split_suffix(key) else {
                 return true;
             };
-            match self.load_matching(&id, filter) {
+            if last_second.is_some_and(|s| s != t) {
+                return false;
+            }
+            match self.load_matching(seq, filter) {
                 Ok(Some(event)) => {
                     out.insert(SortKey::of(&event), event);
                     taken += 1;
-                    taken < limit
+                    if taken >= limit {
+                        last_second = Some(t);
+                    }
+                    true
                 }
                 Ok(None) => true,
                 Err(e) => {
@@ -309,12 +393,12 @@ impl<K: Kv> Store<K> {
     /// time) is checked first, so candidates the cheap fields rule out are never decoded: a
     /// `#p` scan with `kinds: [1, 7]` skips the follow lists naming the same key, which hold
     /// hundreds of tags each.
-    fn load_matching(&self, id: &EventId, filter: &Filter) -> Result<Option<Event>, StoreError> {
-        let Some(bytes) = self.kv.get(Space::Events, &id.0)? else {
+    fn load_matching(&self, seq: u64, filter: &Filter) -> Result<Option<Event>, StoreError> {
+        let Some(bytes) = self.kv.get(Space::Events, &keys::record(seq))? else {
             return Ok(None);
         };
         let corrupt = |e: binary::BinaryError| StoreError::Corrupt {
-            what: format!("record {id}: {e}"),
+            what: format!("record #{seq}: {e}"),
         };
         let head = binary::peek(&bytes).map_err(corrupt)?;
         let cheap_pass = filter.kinds.as_ref().is_none_or(|k| k.contains(&head.kind))
@@ -344,22 +428,30 @@ impl<K: Kv> Store<K> {
             }
         };
         let (mut count, mut bytes, mut stray, mut failure) = (0u64, 0u64, 0u64, None);
+        let mut max_seq = None;
         self.kv
-            .scan_keys(Space::Events, &[], &[0xff; 33], &mut |key| {
-                let Ok(id) = <[u8; 32]>::try_from(key) else {
+            .scan_keys(Space::Events, &[], &[0xff; 9], &mut |key| {
+                let Some(seq) = keys::seq_of(key) else {
                     report(format!("record key of {} bytes", key.len()));
                     return true;
                 };
-                match self.load(&EventId(id)) {
+                max_seq = Some(seq);
+                match self.load_seq(seq) {
                     Ok(Some((event, len))) => {
                         count += 1;
                         bytes += len;
                         if event.compute_id() != event.id {
                             report(format!("record {} does not hash to its id", event.id));
                         }
-                        for (entry, _) in keys::entries(&event) {
+                        for (entry, value) in keys::entries(&event, seq) {
                             match self.kv.get(Space::Index, &entry) {
-                                Ok(Some(_)) => {}
+                                Ok(Some(found)) if found == value => {}
+                                Ok(Some(_)) => report(format!(
+                                    "event {} has an index entry naming another record \
+                                     (prefix {:#04x})",
+                                    event.id,
+                                    entry.first().copied().unwrap_or(0)
+                                )),
                                 Ok(None) => report(format!(
                                     "event {} lacks an index entry (prefix {:#04x})",
                                     event.id,
@@ -372,7 +464,7 @@ impl<K: Kv> Store<K> {
                             }
                         }
                     }
-                    Ok(None) => report(format!("record {} vanished during the check", EventId(id))),
+                    Ok(None) => report(format!("record #{seq} vanished during the check")),
                     Err(e) => report(e.to_string()),
                 }
                 true
@@ -380,11 +472,19 @@ impl<K: Kv> Store<K> {
         if let Some(e) = failure {
             return Err(e);
         }
-        // Every time-ordered entry must belong to the record its suffix names.
+        if max_seq.is_some_and(|m| m >= self.next_seq) {
+            report(format!(
+                "a record is stored as #{}, at or past the next sequence number {}",
+                max_seq.unwrap_or(0),
+                self.next_seq
+            ));
+        }
+        // Every time-ordered entry must belong to the record its suffix names, and every id
+        // map entry to a record with that id.
         for first in [keys::TIME, keys::AUTHOR, keys::KIND, keys::TAG] {
             self.kv.scan_keys(Space::Index, &[first], &[first + 1], &mut |key| {
-                let owned = keys::split_suffix(key).is_some_and(|(_, id)| {
-                    matches!(self.load(&id), Ok(Some((event, _))) if keys::entries(&event).iter().any(|(k, _)| k.as_slice() == key))
+                let owned = keys::split_suffix(key).is_some_and(|(_, seq)| {
+                    matches!(self.load_seq(seq), Ok(Some((event, _))) if keys::entries(&event, seq).iter().any(|(k, _)| k.as_slice() == key))
                 });
                 if !owned {
                     stray += 1;
@@ -392,6 +492,15 @@ impl<K: Kv> Store<K> {
                 true
             })?;
         }
+        self.kv.scan_keys(Space::Index, &[keys::ID], &[keys::ID + 1], &mut |key| {
+            let owned = key.get(1..).and_then(|id| <[u8; 32]>::try_from(id).ok()).is_some_and(|id| {
+                matches!(self.load(&EventId(id)), Ok(Some((event, _, _))) if event.id.0 == id)
+            });
+            if !owned {
+                stray += 1;
+            }
+            true
+        })?;
         if stray > 0 {
             report(format!(
                 "{stray} index entries point at no record that owns them"
@@ -412,7 +521,7 @@ impl<K: Kv> EventStore for Store<K> {
         if kinds::class(event.kind) == KindClass::Ephemeral {
             return Ok(PutOutcome::Ephemeral);
         }
-        if self.kv.get(Space::Events, &event.id.0)?.is_some() {
+        if self.seq_of(&event.id)?.is_some() {
             return Ok(PutOutcome::Duplicate);
         }
         if self
@@ -432,12 +541,12 @@ impl<K: Kv> EventStore for Store<K> {
         let (mut events, mut bytes) = (self.events, self.record_bytes);
         let mut outcome = PutOutcome::Stored;
         if let Some(slot) = Self::slot_of(event)
-            && let Some((old, old_len)) = self.slot_version(&slot)?
+            && let Some((old, old_len, old_seq)) = self.slot_version(&slot)?
         {
             if Version::of(&old) >= Version::of(event) {
                 return Ok(PutOutcome::Superseded);
             }
-            Self::removal(&old, &mut ops);
+            Self::removal(&old, old_seq, &mut ops);
             events -= 1;
             bytes -= old_len;
             outcome = PutOutcome::Replaced { old: old.id };
@@ -449,16 +558,17 @@ impl<K: Kv> EventStore for Store<K> {
         binary::encode(event, &mut record);
         bytes += record.len() as u64;
         events += 1;
-        ops.insert((Space::Events, event.id.0.to_vec()), Some(record));
-        for (key, value) in keys::entries(event) {
+        let seq = self.next_seq;
+        ops.insert((Space::Events, keys::record(seq).to_vec()), Some(record));
+        for (key, value) in keys::entries(event, seq) {
             ops.insert((Space::Index, key), Some(value));
         }
-        self.apply(ops, events, bytes)?;
+        self.apply(ops, events, bytes, seq + 1)?;
         Ok(outcome)
     }
 
     fn get(&self, id: &EventId) -> Result<Option<Event>, StoreError> {
-        Ok(self.load(id)?.map(|(e, _)| e))
+        Ok(self.load(id)?.map(|(e, _, _)| e))
     }
 
     fn query(&self, filters: &[Filter]) -> Result<Vec<Event>, StoreError> {
@@ -470,12 +580,12 @@ impl<K: Kv> EventStore for Store<K> {
     }
 
     fn delete(&mut self, id: &EventId) -> Result<bool, StoreError> {
-        let Some((event, len)) = self.load(id)? else {
+        let Some((event, len, seq)) = self.load(id)? else {
             return Ok(false);
         };
         let mut ops = BTreeMap::new();
-        Self::removal(&event, &mut ops);
-        self.apply(ops, self.events - 1, self.record_bytes - len)?;
+        Self::removal(&event, seq, &mut ops);
+        self.apply(ops, self.events - 1, self.record_bytes - len, self.next_seq)?;
         Ok(true)
     }
 
@@ -508,11 +618,11 @@ impl<K: Kv> Store<K> {
         events: &mut u64,
         bytes: &mut u64,
     ) -> Result<(), StoreError> {
-        let mut remove = |target: &Event, len: u64, ops: &mut BTreeMap<_, _>| {
+        let mut remove = |target: &Event, len: u64, seq: u64, ops: &mut BTreeMap<_, _>| {
             if deletion.applies_to(target)
-                && !ops.contains_key(&(Space::Events, target.id.0.to_vec()))
+                && !ops.contains_key(&(Space::Events, keys::record(seq).to_vec()))
             {
-                Self::removal(target, ops);
+                Self::removal(target, seq, ops);
                 *events -= 1;
                 *bytes -= len;
             }
@@ -522,8 +632,8 @@ impl<K: Kv> Store<K> {
                 (Space::Index, keys::deleted_id(id, &deletion.author)),
                 Some(Vec::new()),
             );
-            if let Some((target, len)) = self.load(id)? {
-                remove(&target, len, ops);
+            if let Some((target, len, seq)) = self.load(id)? {
+                remove(&target, len, seq, ops);
             }
         }
         for address in &deletion.addresses {
@@ -549,8 +659,8 @@ impl<K: Kv> Store<K> {
                 ),
                 KindClass::Regular | KindClass::Ephemeral => continue,
             };
-            if let Some((target, len)) = self.slot_version(&slot)? {
-                remove(&target, len, ops);
+            if let Some((target, len, seq)) = self.slot_version(&slot)? {
+                remove(&target, len, seq, ops);
             }
         }
         Ok(())
@@ -593,17 +703,20 @@ impl SortKey {
     }
 }
 
-fn encode_usage(events: u64, bytes: u64) -> Vec<u8> {
+fn encode_usage(events: u64, bytes: u64, next_seq: u64) -> Vec<u8> {
     let mut v = events.to_be_bytes().to_vec();
     v.extend_from_slice(&bytes.to_be_bytes());
+    v.extend_from_slice(&next_seq.to_be_bytes());
     v
 }
 
-fn decode_usage(v: &[u8]) -> Option<(u64, u64)> {
-    let (a, b) = v.split_at_checked(8)?;
+fn decode_usage(v: &[u8]) -> Option<(u64, u64, u64)> {
+    let (a, rest) = v.split_at_checked(8)?;
+    let (b, c) = rest.split_at_checked(8)?;
     Some((
         u64::from_be_bytes(a.try_into().ok()?),
         u64::from_be_bytes(b.try_into().ok()?),
+        u64::from_be_bytes(c.try_into().ok()?),
     ))
 }
 

@@ -707,6 +707,10 @@ impl Kv for FjallKv {
             .and_then(|o| o.db.disk_space().ok())
             .unwrap_or(0)
     }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
 }
 
 /// The text of fjall's `Poisoned`, as [`map_error`] writes it.

@@ -97,4 +97,8 @@ impl Kv for MemoryKv {
     fn disk_bytes(&self) -> u64 {
         0
     }
+
+    fn location(&self) -> String {
+        "memory".to_owned()
+    }
 }

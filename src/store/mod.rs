@@ -140,4 +140,6 @@ pub trait Kv {
     fn persist(&mut self) -> Result<(), StoreError>;
     /// Bytes the backend occupies on disk (0 in memory).
     fn disk_bytes(&self) -> u64;
+    /// Where the data lives, for error messages (a path, or "memory").
+    fn location(&self) -> String;
 }

@@ -98,14 +98,14 @@ impl<K: Kv> Store<K> {
             .0
             .clone()
             .unwrap_or_else(|| keys::prefix_end(&time.0));
-        let mut candidates: Vec<(Vec<u8>, EventId, UnixTime)> = Vec::new();
+        let mut candidates: Vec<(Vec<u8>, u64, UnixTime)> = Vec::new();
         let need_more = over(self);
         // Set when a per-turn cap (not the end of the work) stopped the scan.
         let mut stopped_early = false;
         self.kv()
             .scan_keys_rev(Space::Index, &time.0, &end, &mut |key| {
                 report.scanned += 1;
-                let Some((t, id)) = keys::split_suffix(key) else {
+                let Some((t, seq)) = keys::split_suffix(key) else {
                     return true;
                 };
                 // Expired events go whatever the budget; younger ones only while over budget, and
@@ -113,7 +113,7 @@ impl<K: Kv> Store<K> {
                 if t.0 >= cutoff && !need_more {
                     return false;
                 }
-                candidates.push((key.to_vec(), id, t));
+                candidates.push((key.to_vec(), seq, t));
                 if report.scanned >= EVICT_SCAN_PER_TURN || candidates.len() >= 4 * EVICT_PER_TURN {
                     stopped_early = true;
                     return false;
@@ -121,7 +121,7 @@ impl<K: Kv> Store<K> {
                 true
             })?;
         let mut last_key = None;
-        for (key, id, t) in candidates {
+        for (key, seq, t) in candidates {
             if report.evicted >= EVICT_PER_TURN {
                 stopped_early = true;
                 break;
@@ -130,12 +130,12 @@ impl<K: Kv> Store<K> {
                 break;
             }
             last_key = Some(key);
-            let Some(event) = self.get(&id)? else {
+            let Some(event) = self.get_seq(seq)? else {
                 continue;
             };
             if !self.protected(&event, owner)? {
-                self.delete(&id)?;
-                evicted.push(id);
+                self.delete(&event.id)?;
+                evicted.push(event.id);
                 report.evicted += 1;
             }
         }
@@ -165,17 +165,24 @@ impl<K: Kv> Store<K> {
         {
             return Ok(true);
         }
-        // A reaction by the owner to this event: `#e` = its id, author = owner, kind 7.
-        let prefix = Prefix::tag(b'e', &event.id.to_hex());
+        // A reaction by the owner to this event: `#e` = its id, author = owner, kind 7 (the
+        // index key holds only a prefix of the id, so the tag is checked on the reaction).
+        let id_hex = event.id.to_hex();
+        let prefix = Prefix::tag(b'e', &id_hex);
         let (from, to) = prefix.range(None, None);
         let mut reacted = false;
         let mut failure = None;
         self.kv().scan_keys(Space::Index, &from, &to, &mut |key| {
-            let Some((_, id)) = keys::split_suffix(key) else {
+            let Some((_, seq)) = keys::split_suffix(key) else {
                 return true;
             };
-            match self.get(&id) {
-                Ok(Some(e)) if e.pubkey == *owner && e.kind == kinds::REACTION => {
+            match self.get_seq(seq) {
+                Ok(Some(e))
+                    if e.pubkey == *owner
+                        && e.kind == kinds::REACTION
+                        && e.tags_named("e")
+                            .any(|t| t.value() == Some(id_hex.as_str())) =>
+                {
                     reacted = true;
                     false
                 }

@@ -494,7 +494,7 @@ fn check_reports_missing_and_stray_index_entries() {
     let a = ev(1, 100, 1, vec![Tag::new(["t", "x"])], "a");
     s.put(&a).unwrap();
     assert!(s.check().unwrap().is_empty());
-    let entry = keys::Prefix::tag(b't', "x").entry(a.created_at, &a.id);
+    let entry = keys::Prefix::tag(b't', "x").entry(a.created_at, 0);
     s.kv_mut()
         .write(vec![Op::Delete(Space::Index, entry.clone())])
         .unwrap();
@@ -506,7 +506,7 @@ fn check_reports_missing_and_stray_index_entries() {
     s.kv_mut()
         .write(vec![Op::Put(Space::Index, entry, Vec::new())])
         .unwrap();
-    let ghost = keys::Prefix::kind(Kind(1)).entry(UnixTime(5), &EventId([9; 32]));
+    let ghost = keys::Prefix::kind(Kind(1)).entry(UnixTime(5), 9);
     s.kv_mut()
         .write(vec![Op::Put(Space::Index, ghost, Vec::new())])
         .unwrap();
@@ -517,4 +517,26 @@ fn check_reports_missing_and_stray_index_entries() {
             .any(|p| p.contains("1 index entries point at no record")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn a_limit_inside_one_second_keeps_the_lowest_ids() {
+    // Index entries of one second are in storage order, not id order: the scan must read the
+    // whole last second before the limit cuts (NIP-01: on equal `created_at`, lowest id first).
+    let mut s = Store::open(MemoryKv::new()).unwrap();
+    let mut same: Vec<_> = (0..12)
+        .map(|i| ev(1, 500, 1, Vec::new(), &format!("n{i}")))
+        .collect();
+    same.sort_by_key(|e| std::cmp::Reverse(e.id));
+    for e in &same {
+        s.put(e).unwrap();
+    }
+    s.put(&ev(1, 400, 1, Vec::new(), "older")).unwrap();
+    let mut want: Vec<_> = same.iter().map(|e| e.id).collect();
+    want.sort();
+    for limit in [1, 3, 12] {
+        let f = Filter::from_value(&serde_json::json!({"kinds": [1], "limit": limit})).unwrap();
+        let got: Vec<_> = s.query(&[f]).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(got, want[..limit], "limit {limit}");
+    }
 }

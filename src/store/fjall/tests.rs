@@ -60,6 +60,9 @@ impl Kv for TempFjall {
     fn disk_bytes(&self) -> u64 {
         self.kv.disk_bytes()
     }
+    fn location(&self) -> String {
+        self.kv.location()
+    }
 }
 
 mod suite {
@@ -429,4 +432,42 @@ fn journal_files(path: &Path) -> u64 {
         .filter(|e| e.path().extension().is_some_and(|x| x == "jnl"))
         .map(|e| e.metadata().unwrap().len())
         .sum()
+}
+
+#[test]
+fn a_store_of_the_old_layout_is_refused_by_name_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    // Schema 1 wrote a 16-byte usage record and no schema marker.
+    let old_usage = [1u64.to_be_bytes(), 300u64.to_be_bytes()].concat();
+    let mut kv = FjallKv::open(&path, FjallConfig::default()).unwrap();
+    kv.write(vec![
+        Op::Put(Space::Events, vec![7; 32], vec![1; 300]),
+        Op::Put(Space::State, b"m:usage".to_vec(), old_usage.clone()),
+    ])
+    .unwrap();
+    kv.persist().unwrap();
+    drop(kv);
+    let Err(err) = Store::open(FjallKv::open(&path, FjallConfig::default()).unwrap()) else {
+        panic!("an old-layout store opened");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("schema 1"),
+        "{message}"
+    );
+    let kv = FjallKv::open(&path, FjallConfig::default()).unwrap();
+    assert_eq!(kv.get(Space::State, b"m:usage").unwrap(), Some(old_usage));
+    assert_eq!(kv.get(Space::Events, &[7; 32]).unwrap(), Some(vec![1; 300]));
+    assert_eq!(kv.get(Space::State, b"m:schema").unwrap(), None);
+    // A new store records its schema with its first event, and opens again.
+    drop(kv);
+    let fresh = dir.path().join("fresh");
+    let mut s = open(&fresh);
+    s.put(&ev(1, 100, 1, Vec::new(), "a")).unwrap();
+    s.commit().unwrap();
+    drop(s);
+    let s = open(&fresh);
+    assert_eq!(s.usage().events, 1);
+    assert!(s.check().unwrap().is_empty());
 }
