@@ -93,9 +93,9 @@ impl<K: Kv> Store<K> {
                     op: "opening the event store",
                     message: format!(
                         "{} holds an event store of schema {found}, this build reads schema \
-                         {SCHEMA} only; refusing to open it, nothing was changed (export its \
-                         events with the build that wrote it, then import them into a new data \
-                         dir)",
+                         {SCHEMA} only; refusing to open it, nothing was changed (this build \
+                         cannot convert it: run the build that wrote it, or move the directory \
+                         aside to start an empty store)",
                         kv.location()
                     ),
                 });
