@@ -100,7 +100,11 @@ fn write_seed_corpus() {
     ];
     let tags_null = note.to_json().replace(r#""tags":[]"#, r#""tags":null"#);
     assert!(tags_null.contains("null"), "{tags_null}");
-    put("upstream_publish", "valid-tags-null.json", tags_null.as_bytes());
+    put(
+        "upstream_publish",
+        "valid-tags-null.json",
+        tags_null.as_bytes(),
+    );
     let mut forged = note.to_json().into_bytes();
     let at = forged.len() - 10;
     forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };

@@ -729,7 +729,10 @@ fn a_trickled_body_does_not_hold_other_requests() {
         fresh_status_is_quick(&format!("during a completing trickle, round {i}"));
     }
     let (mut slow, sent) = trickler.join().expect("trickler");
-    assert_eq!(sent, br#"{"kinds":[40000],"since":-1,"until":-1,"limit":300}"#.len());
+    assert_eq!(
+        sent,
+        br#"{"kinds":[40000],"since":-1,"until":-1,"limit":300}"#.len()
+    );
     let a = read_answer(&mut slow);
     assert_eq!(a.code, 200, "{:?}", String::from_utf8_lossy(&a.body));
 
