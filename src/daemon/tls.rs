@@ -183,14 +183,7 @@ impl TlsLinks {
             }
             let _ = events.send(LinkEvent::Closed { link }).await;
         });
-        let task = task.abort_handle();
-        let l = Link {
-            tx,
-            peer,
-            dialled: false,
-            task,
-        };
-        self.links.insert(link, l);
+        self.track(link, tx, peer, false, &task);
     }
 
     /// Dials `peer`'s TCP port and opens a TLS link to it; [`LinkEvent::Up`] follows when the
@@ -222,15 +215,29 @@ impl TlsLinks {
             }
             let _ = events.send(LinkEvent::Closed { link }).await;
         });
-        let task = task.abort_handle();
-        let l = Link {
-            tx,
-            peer,
-            dialled: true,
-            task,
-        };
-        self.links.insert(link, l);
+        self.track(link, tx, peer, true, &task);
         true
+    }
+
+    /// Records a link whose task was just spawned (accepted or dialled).
+    fn track(
+        &mut self,
+        link: LinkId,
+        tx: mpsc::Sender<Vec<u8>>,
+        peer: SocketAddr,
+        dialled: bool,
+        task: &tokio::task::JoinHandle<()>,
+    ) {
+        let task = task.abort_handle();
+        self.links.insert(
+            link,
+            Link {
+                tx,
+                peer,
+                dialled,
+                task,
+            },
+        );
     }
 
     /// Queues `bytes` for `link`, never waiting: a full queue drops, as UDP may.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Server, http_get};
 
 /// The `"mesh"` section of a node's `/status`.
-fn mesh_status(server: &Server) -> serde_json::Value {
+pub fn mesh_status(server: &Server) -> serde_json::Value {
     let (code, body) = http_get(server.api_addr(), "/status");
     assert_eq!(code, 200, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body).expect("status is JSON");
@@ -14,7 +14,7 @@ fn mesh_status(server: &Server) -> serde_json::Value {
 }
 
 /// Waits (bounded) until `server` has a session with `peer_id`; returns its peer entry.
-fn wait_for_peer(server: &Server, peer_id: &str, limit: Duration) -> serde_json::Value {
+pub fn wait_for_peer(server: &Server, peer_id: &str, limit: Duration) -> serde_json::Value {
     let deadline = Instant::now() + limit;
     loop {
         let mesh = mesh_status(server);

@@ -8,34 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, http_get};
-
-/// The `"mesh"` section of a node's `/status`.
-fn mesh_status(server: &Server) -> serde_json::Value {
-    let (code, body) = http_get(server.api_addr(), "/status");
-    assert_eq!(code, 200, "{body}");
-    let status: serde_json::Value = serde_json::from_str(&body).expect("status is JSON");
-    status["mesh"].clone()
-}
-
-/// Waits (bounded) until `server` has a session with `peer_id`; returns its peer entry.
-fn wait_for_peer(server: &Server, peer_id: &str, limit: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let mesh = mesh_status(server);
-        if let Some(peer) = mesh["peer_list"]
-            .as_array()
-            .and_then(|l| l.iter().find(|p| p["node_id"] == peer_id))
-        {
-            return peer.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no session with {peer_id} within {limit:?}: {mesh}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::mesh::{mesh_status, wait_for_peer};
+use crate::support::Server;
 
 #[test]
 fn a_node_without_udp_reaches_its_boot_peer_over_tls() {
