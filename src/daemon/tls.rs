@@ -9,17 +9,19 @@
 //! client accepts any: the Noise handshake inside authenticates the peer; TLS only carries the
 //! link through networks that pass TCP (and TLS-looking flows) and hides its framing.
 //!
-//! Bounds: [`TLS_LINKS_MAX`] links in all (accepted and dialled), [`HANDSHAKE_TIMEOUT`] for TCP
-//! connect plus TLS handshake, [`LINK_IDLE`] without a frame closes a link, and
+//! Bounds: [`TLS_LINKS_MAX`] links in all (accepted and dialled), at most
+//! [`TLS_LINKS_PER_SOURCE`] accepted from one source IP and [`TLS_ACCEPT_RATE`] per second
+//! from it (burst [`TLS_ACCEPT_BURST`]), both refused before any TLS work,
+//! [`HANDSHAKE_TIMEOUT`] for TCP connect plus TLS handshake, [`LINK_IDLE`] without a frame closes a link, and
 //! [`LINK_QUEUE`] datagrams queued per link; a full queue drops the datagram and counts it, as
 //! a full UDP socket buffer would.
 //!
 //! [`PathId::Tls`]: crate::mesh::PathId::Tls
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,11 +39,27 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::mesh::LinkId;
 use crate::mesh::limits::MAX_DATAGRAM;
+use crate::mesh::ratelimit::HandshakeLimiter;
 
 /// Links open at once, accepted and dialled together. A UDP-blocked home needs one or two (its
 /// boot peers); a public node serves a few such homes. An idle link with its session costs
 /// ≈ 40 KB of heap (docs/overlay.md "TLS fallback"), plus its queue when full.
 pub const TLS_LINKS_MAX: usize = 8;
+
+/// Accepted links open at once from one source IP. Without it one host takes all
+/// [`TLS_LINKS_MAX`] slots (idle handshakes hold one for [`HANDSHAKE_TIMEOUT`] each). Two, not
+/// one: a home's nodes share its public address, and a redial may overlap the link it
+/// replaces until that one times out. Dialled links are ours and not counted.
+pub const TLS_LINKS_PER_SOURCE: usize = 2;
+
+/// Connections accepted per second from one source IP, on average ([`TLS_ACCEPT_BURST`] at
+/// once). An honest node dials a peer at most every `TLS_REDIAL` (30 s); this only stops one
+/// host from churning handshakes (each costs an X25519 and a signature) under the
+/// per-source cap.
+pub const TLS_ACCEPT_RATE: u32 = 1;
+
+/// Connections one source IP may open at once before [`TLS_ACCEPT_RATE`] applies.
+pub const TLS_ACCEPT_BURST: u32 = 4;
 
 /// TCP connect plus TLS handshake must finish within this, or the link is dropped: a peer that
 /// stalls a handshake holds a slot no longer.
@@ -88,6 +106,10 @@ pub struct TlsCounters {
     pub dialled: u64,
     /// Connections refused or dials not started because [`TLS_LINKS_MAX`] links were open.
     pub refused_full: u64,
+    /// Connections refused because their source IP had [`TLS_LINKS_PER_SOURCE`] links open.
+    pub refused_source_links: u64,
+    /// Connections refused because their source IP exceeded [`TLS_ACCEPT_RATE`].
+    pub refused_source_rate: u64,
     pub datagrams_sent: u64,
     pub datagrams_received: u64,
     /// Datagrams dropped because the link's queue was full.
@@ -120,6 +142,7 @@ pub struct TlsLinks {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
     links: BTreeMap<LinkId, Link>,
+    sources: SourceGate,
     next_id: u32,
     events_tx: mpsc::Sender<LinkEvent>,
     events_rx: mpsc::Receiver<LinkEvent>,
@@ -153,6 +176,7 @@ impl TlsLinks {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
             links: BTreeMap::new(),
+            sources: SourceGate::default(),
             next_id: 0,
             events_tx,
             events_rx,
@@ -165,8 +189,34 @@ impl TlsLinks {
         self.events_rx.recv().await
     }
 
-    /// Takes an accepted connection as a link, or drops it when [`TLS_LINKS_MAX`] are open.
+    /// Takes an accepted connection as a link, or drops it (closing the TCP connection before
+    /// any TLS byte) when its source is over [`TLS_LINKS_PER_SOURCE`] or [`TLS_ACCEPT_RATE`],
+    /// or [`TLS_LINKS_MAX`] are open.
     pub fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let ip = peer.ip().to_canonical();
+        let open = self
+            .links
+            .values()
+            .filter(|l| !l.dialled && l.peer.ip().to_canonical() == ip)
+            .count();
+        if self.links.len() >= TLS_LINKS_MAX {
+            self.counters.refused_full += 1;
+            log::debug!("tls: {TLS_LINKS_MAX} links open, refusing {peer}");
+            return;
+        }
+        match self.sources.check(Instant::now(), ip, open) {
+            Ok(()) => {}
+            Err(SourceRefusal::Links) => {
+                self.counters.refused_source_links += 1;
+                log::debug!("tls: {ip} has {open} links open, refusing {peer}");
+                return;
+            }
+            Err(SourceRefusal::Rate) => {
+                self.counters.refused_source_rate += 1;
+                log::debug!("tls: {ip} connects too often, refusing {peer}");
+                return;
+            }
+        }
         let Some(link) = self.reserve(peer) else {
             return;
         };
@@ -281,6 +331,8 @@ impl TlsLinks {
             "accepted": c.accepted,
             "dialled": c.dialled,
             "refused_full": c.refused_full,
+            "refused_source_links": c.refused_source_links,
+            "refused_source_rate": c.refused_source_rate,
             "datagrams_sent": c.datagrams_sent,
             "datagrams_received": c.datagrams_received,
             "queue_full": c.queue_full,
@@ -306,6 +358,44 @@ impl Drop for TlsLinks {
         for l in self.links.values() {
             l.task.abort();
         }
+    }
+}
+
+/// Why a source's connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceRefusal {
+    /// It has [`TLS_LINKS_PER_SOURCE`] accepted links open.
+    Links,
+    /// Its token bucket is empty ([`TLS_ACCEPT_RATE`], [`TLS_ACCEPT_BURST`]).
+    Rate,
+}
+
+/// Per-source admission of accepted connections: the cap on open links, then the rate. A
+/// connection refused for the cap spends no token, so a source at its cap that keeps knocking
+/// gets its next link as soon as one closes. The bucket table is bounded by the mesh
+/// limiter's `RATE_LIMIT_SOURCES` (a full table of fresh sources refuses, as under a flood).
+struct SourceGate {
+    rate: HandshakeLimiter,
+}
+
+impl Default for SourceGate {
+    fn default() -> Self {
+        Self {
+            rate: HandshakeLimiter::new(TLS_ACCEPT_RATE, TLS_ACCEPT_BURST),
+        }
+    }
+}
+
+impl SourceGate {
+    /// Whether a connection from `ip`, which has `open` accepted links, may become a link.
+    fn check(&mut self, now: Instant, ip: IpAddr, open: usize) -> Result<(), SourceRefusal> {
+        if open >= TLS_LINKS_PER_SOURCE {
+            return Err(SourceRefusal::Links);
+        }
+        if !self.rate.allow(now, ip) {
+            return Err(SourceRefusal::Rate);
+        }
+        Ok(())
     }
 }
 
@@ -663,6 +753,50 @@ mod tests {
             server.recv().await,
             Some(LinkEvent::Closed { link }) if link == s
         ));
+    }
+
+    #[test]
+    fn a_source_gets_its_cap_of_links_and_its_rate_of_connections() {
+        let mut gate = SourceGate::default();
+        let t0 = Instant::now();
+        let (a, b): (IpAddr, IpAddr) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
+        // At the cap: refused without spending a token.
+        for _ in 0..10 {
+            assert_eq!(
+                gate.check(t0, a, TLS_LINKS_PER_SOURCE),
+                Err(SourceRefusal::Links)
+            );
+        }
+        // Below the cap: the burst, then the rate.
+        for _ in 0..TLS_ACCEPT_BURST {
+            assert_eq!(gate.check(t0, a, 0), Ok(()));
+        }
+        assert_eq!(gate.check(t0, a, 0), Err(SourceRefusal::Rate));
+        // Another source is untouched by a's bucket.
+        assert_eq!(gate.check(t0, b, 1), Ok(()));
+        let refill = Duration::from_secs(1) / TLS_ACCEPT_RATE;
+        assert_eq!(gate.check(t0 + refill, a, 0), Ok(()));
+        assert_eq!(gate.check(t0 + refill, a, 0), Err(SourceRefusal::Rate));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_source_cannot_take_every_slot() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = TlsLinks::new(true).unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..TLS_LINKS_MAX {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            let (stream, peer) = listener.accept().await.unwrap();
+            server.admit(stream, peer);
+        }
+        assert_eq!(server.links.len(), TLS_LINKS_PER_SOURCE);
+        let refused = (TLS_LINKS_MAX - TLS_LINKS_PER_SOURCE) as u64;
+        assert_eq!(server.counters.refused_source_links, refused);
+        assert_eq!(server.counters.accepted, TLS_LINKS_PER_SOURCE as u64);
+        let status = server.status_json();
+        assert_eq!(status["refused_source_links"], refused);
+        assert_eq!(status["refused_source_rate"], 0);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! test-only `TEST_NOSTRP2P_DROP_UDP=1`, standing in for a network that drops UDP) still gets
 //! a session with its boot peer, over a TLS link to the peer's TCP port P. In the root group
 //! (`NOSTRP2P_ROOT_TESTS=1`) the same with the kernel dropping the UDP: both daemons in a
-//! network namespace whose iptables drops every UDP packet.
+//! network namespace whose iptables drops every UDP packet. And the per-source limit on
+//! accepted links: one address cannot take every slot on TCP P.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -78,6 +79,79 @@ fn a_node_without_udp_reaches_its_boot_peer_over_tls() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(public.stop("TERM").code(), Some(0));
+}
+
+/// A TCP connection to `to` from the loopback address `from` (any 127.0.0.0/8 address is
+/// local on Linux, and a different source IP to the node).
+fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((std::net::Ipv4Addr::from(from), 0).into())
+            .expect("bind the source address");
+        let stream = socket.connect(to).await.expect("connect");
+        let stream = stream.into_std().expect("into std");
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+    })
+}
+
+/// Whether the node closed `stream` (EOF or reset) within `limit`; `false` when it is still
+/// open (the read timed out: the node waits for our TLS ClientHello).
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn one_address_cannot_take_every_tls_slot() {
+    // `TLS_LINKS_PER_SOURCE` and `TLS_LINKS_MAX` in src/daemon/tls.rs.
+    const PER_SOURCE: usize = 2;
+    const TRIES: usize = 6;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node = Server::start(&tmp.path().join("node"), &[]);
+    let tcp_p = std::net::SocketAddr::from(([127, 0, 0, 1], node.port));
+    // Connections that never send a ClientHello: each holds its slot until the handshake
+    // timeout, as a flood would.
+    let mut from_one: Vec<_> = (0..TRIES)
+        .map(|_| connect_from([127, 0, 0, 1], tcp_p))
+        .collect();
+    let mut other = connect_from([127, 0, 0, 2], tcp_p);
+    let closed: Vec<bool> = from_one
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(500)))
+        .collect();
+    assert_eq!(
+        closed.iter().filter(|c| !**c).count(),
+        PER_SOURCE,
+        "{closed:?}"
+    );
+    assert!(
+        !closed_within(&mut other, Duration::from_millis(300)),
+        "the second address was refused"
+    );
+    let mesh = mesh_status(&node);
+    let tls = &mesh["tls"];
+    assert_eq!(tls["links"], PER_SOURCE + 1, "{tls}");
+    assert_eq!(tls["accepted"], PER_SOURCE + 1, "{tls}");
+    assert_eq!(tls["refused_source_links"], TRIES - PER_SOURCE, "{tls}");
+    assert_eq!(tls["refused_source_rate"], 0, "{tls}");
+    assert_eq!(tls["refused_full"], 0, "{tls}");
+    drop((from_one, other));
+    assert_eq!(node.stop("TERM").code(), Some(0));
 }
 
 /// The root group's gate (as in `root.rs`): on with `NOSTRP2P_ROOT_TESTS=1`, and then a
