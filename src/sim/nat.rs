@@ -139,6 +139,14 @@ impl Nat {
         self.kind = kind;
     }
 
+    /// Forgets every mapping (a router reboot, a conntrack flush): the next outbound packet of
+    /// each inside endpoint draws a new public port, and inbound packets to the old ports are
+    /// filtered.
+    pub fn rebind(&mut self) {
+        self.mappings.clear();
+        self.by_port.clear();
+    }
+
     /// Live mappings.
     #[must_use]
     pub fn mapping_count(&self, now: Instant) -> usize {

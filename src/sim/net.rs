@@ -328,6 +328,13 @@ impl<E: Endpoint> SimNet<E> {
         }
     }
 
+    /// Makes NAT `n` forget its mappings (see [`Nat::rebind`]).
+    pub fn rebind_nat(&mut self, n: usize) {
+        if let Some(nat) = self.nats.get_mut(n) {
+            nat.rebind();
+        }
+    }
+
     /// Takes a host off the network (a crash or power cut: no goodbye) or brings it back.
     pub fn set_online(&mut self, id: HostId, online: bool) {
         if let Some(host) = self.hosts.get_mut(id) {

@@ -34,11 +34,13 @@ use super::node::{LinkId, MeshEvent, MeshNode, PathId, Transmit};
 use super::wire::NodeId;
 use super::{ConnectError, SendError};
 
+mod liveness;
 mod msg;
 mod punch;
 mod relay;
 mod views;
 
+pub use liveness::PONG_TIMEOUT;
 pub use msg::{ENTRY_LEN, Entry, MAX_RELAYED, Msg, MsgError};
 pub use punch::{
     INTRO_RETRY, INTRODUCE_AFTER, MAX_PUNCHES, NatType, OBSERVERS, PUNCH_DURATION, PUNCH_INTERVAL,
@@ -185,6 +187,8 @@ pub struct OverlayStats {
     pub shuffles: u64,
     /// Introductions started on our own (a dial to an announced peer went unanswered).
     pub auto_introductions: u64,
+    /// Introductions asked for an active UDP link silent after our ping (a NAT rebinding).
+    pub repunch_requests: u64,
     /// Relaying, for others and for us.
     pub relay: RelayStats,
 }
@@ -202,6 +206,8 @@ pub struct Overlay {
     boot: heapless::Vec<SocketAddr, BOOT_MAX>,
     shuffle_at: Option<Instant>,
     keepalive_at: Option<Instant>,
+    /// When the last pings went out, and when their links must have answered (`liveness.rs`).
+    pong_check: Option<(Instant, Instant)>,
     repair_at: Option<Instant>,
     /// Current wait between repair attempts (see [`REPAIR_MAX_INTERVAL`]).
     repair_every: Duration,
@@ -240,6 +246,7 @@ impl Overlay {
             boot: heapless::Vec::new(),
             shuffle_at: None,
             keepalive_at: None,
+            pong_check: None,
             repair_at: None,
             repair_every: REPAIR_INTERVAL,
             rejoin_at: None,
@@ -417,6 +424,7 @@ impl Overlay {
             self.mesh.poll_timeout(),
             self.shuffle_at,
             self.keepalive_at,
+            self.pong_check.map(|(_, at)| at),
             repair,
             rejoin,
             self.pending
@@ -627,10 +635,12 @@ impl Overlay {
             Msg::Ping => {
                 // A ping says the sender holds us active. If we do not (its Join or our
                 // Disconnect was lost), say so, or the one-sided link lasts until it idles out.
-                if !self.active.contains_key(&from) && !self.pending.contains_key(&from) {
-                    self.send_msg(now, from, &Msg::Disconnect);
-                }
+                let ours = self.active.contains_key(&from) || self.pending.contains_key(&from);
+                let answer = if ours { Msg::Pong } else { Msg::Disconnect };
+                self.send_msg(now, from, &answer);
             }
+            // Its datagram refreshed the session's last receipt, which is all `liveness.rs` reads.
+            Msg::Pong => {}
             Msg::IntroRequest { target } => {
                 let target_addr = self.session_addr(&target);
                 if let Some(target_addr) = target_addr
@@ -691,13 +701,7 @@ impl Overlay {
                 let _ = self.mesh.disconnect(now, node);
             }
         }
-        if self.keepalive_at.is_some_and(|t| t <= now) {
-            self.keepalive_at = Some(now + KEEPALIVE_INTERVAL);
-            let active: Vec<NodeId> = self.active.keys().copied().collect();
-            for node in active {
-                self.send_msg(now, node, &Msg::Ping);
-            }
-        }
+        self.keepalive_tick(now);
         if self.shuffle_at.is_some_and(|t| t <= now) {
             let jitter = self.jitter(SHUFFLE_INTERVAL / 10);
             self.shuffle_at = Some(now + SHUFFLE_INTERVAL + jitter);

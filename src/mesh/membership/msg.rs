@@ -48,8 +48,10 @@ pub enum Msg {
     Shuffle(heapless::Vec<Entry, SHUFFLE_MAX>),
     /// The answer to [`Msg::Shuffle`]: a sample of the replier's passive view.
     ShuffleReply(heapless::Vec<Entry, SHUFFLE_MAX>),
-    /// Keeps the link and the NAT mappings on it alive.
+    /// Keeps the link and the NAT mappings on it alive; an active neighbour answers [`Msg::Pong`].
     Ping,
+    /// The answer to [`Msg::Ping`]: the link works both ways (a silent one is re-punched).
+    Pong,
     /// To an introducer: "introduce me to `target`".
     IntroRequest {
         /// The node to reach.
@@ -120,6 +122,7 @@ const T_PUNCH_NOTIFY: u8 = 0xB9;
 const T_INTRO_REPLY: u8 = 0xBA;
 const T_RELAY_TO: u8 = 0xBB;
 const T_RELAY_FROM: u8 = 0xBC;
+const T_PONG: u8 = 0xBD;
 
 /// Largest datagram a relay forwards: a relayed session's datagrams are at most this
 /// ([`MAX_RELAYED_DATAGRAM`](super::super::limits::MAX_RELAYED_DATAGRAM)), so neither relay
@@ -157,6 +160,7 @@ impl Msg {
                 }
             }
             Self::Ping => out.push(T_PING),
+            Self::Pong => out.push(T_PONG),
             Self::IntroRequest { target } => {
                 out.push(T_INTRO_REQUEST);
                 out.extend_from_slice(&target.0.0);
@@ -222,6 +226,7 @@ impl Msg {
                 }
             }
             T_PING => Self::Ping,
+            T_PONG => Self::Pong,
             T_INTRO_REQUEST => Self::IntroRequest {
                 target: NodeId(PubKey(take::<32>(&mut rest)?)),
             },

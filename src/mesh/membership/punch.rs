@@ -79,6 +79,9 @@ pub(super) struct Punch {
     pub(super) via: NodeId,
     /// When to start the relayed handshake; `None`: started, or left to the other side.
     pub(super) relay_at: Option<Instant>,
+    /// The address of the direct session this punch replaces (the peer's mapping changed:
+    /// `liveness.rs`); the punch has landed when the session left it. `None`: no session.
+    pub(super) stale: Option<SocketAddr>,
 }
 
 impl Overlay {
@@ -108,8 +111,19 @@ impl Overlay {
     }
 
     /// Starts punching towards `peer` as introduced by `via`; `requester`: we asked for it.
+    /// A direct session with `peer` at another address than the introducer names is stale
+    /// (the peer's NAT rebound: `liveness.rs`), so the punch goes to the new address.
     pub(super) fn start_punch(&mut self, now: Instant, peer: Entry, via: NodeId, requester: bool) {
-        if peer.node == self.node_id() || peer.node == via || self.is_direct(&peer.node) {
+        let stale = match self.mesh.peer_seen(&peer.node) {
+            Some((addr, _)) if self.is_direct(&peer.node) => {
+                if addr == peer.addr || self.mesh.peer_path(&peer.node) != Some(PathId::Udp) {
+                    return;
+                }
+                Some(addr)
+            }
+            _ => None,
+        };
+        if peer.node == self.node_id() || peer.node == via {
             return;
         }
         // A repeated notification or reply does not extend a punch in progress.
@@ -132,6 +146,7 @@ impl Overlay {
                 } else {
                     None
                 },
+                stale,
             },
         );
         self.punch_tick(now);
@@ -171,7 +186,8 @@ impl Overlay {
             let Some(mut p) = self.punches.get(&node).copied() else {
                 continue;
             };
-            if self.is_direct(&node) {
+            let at = self.mesh.peer_seen(&node).map(|(addr, _)| addr);
+            if self.is_direct(&node) && (p.stale.is_none() || at != p.stale) {
                 self.punches.remove(&node);
                 continue;
             }

@@ -27,6 +27,8 @@ fn golden_bytes_of_each_message() {
     assert_eq!(Msg::NeighborReply { accepted: false }.encode(), [0xB3, 0]);
     assert_eq!(Msg::Disconnect.encode(), [0xB4]);
     assert_eq!(Msg::Ping.encode(), [0xB7]);
+    assert_eq!(Msg::Pong.encode(), [0xBD]);
+    assert_eq!(Msg::decode(&[0xBD]), Ok(Msg::Pong));
     let fj = Msg::ForwardJoin {
         ttl: 6,
         joiner: entry(0xaa, v4),

@@ -338,6 +338,13 @@ impl MeshNode {
         self.peers.get(node).map(|p| p.path)
     }
 
+    /// The address of the session with `node` and when it last received an authenticated
+    /// datagram, if established (membership's liveness check of its links).
+    #[must_use]
+    pub fn peer_seen(&self, node: &NodeId) -> Option<(SocketAddr, Instant)> {
+        self.peers.get(node).map(|p| (p.addr, p.last_recv))
+    }
+
     /// Starts a handshake with whoever answers at `addr`; `PeerUp` or `ConnectFailed` follows.
     /// A connect already in flight to `addr` is not duplicated.
     pub fn connect(

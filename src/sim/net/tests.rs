@@ -172,6 +172,7 @@ fn the_seed_reproduces_a_run_exactly_and_another_seed_differs() {
 
 mod membership;
 mod punch;
+mod rebind;
 mod relay;
 
 #[test]
