@@ -8,8 +8,9 @@
 //! from a new address, which a port-restricted NAT on the far side refuses) and otherwise ends
 //! the session after its 90 s idle timeout. So we ask our other direct neighbours to introduce
 //! us to the silent peer again; an introducer that holds a session with it sends both sides
-//! the address it sees the other at, and a side told an address other than its session's
-//! punches there (`punch.rs`), so the session moves to the new mapping. Reasons and figures:
+//! the address it sees the other at, and a side told an address other than its session's, or
+//! silent for a keepalive interval, punches there (`punch.rs`), so the session moves to the new
+//! mapping. Reasons and figures:
 //! `docs/overlay.md` "NAT rebinding".
 
 use core::time::Duration;
@@ -60,8 +61,9 @@ impl Overlay {
         }
         // Any direct neighbour may hold a session with the silent one; one that does not
         // ignores the request. At most active_view − 1 requests per silent link per interval,
-        // and a false alarm (a lost ping or pong) costs that and nothing more: the answers
-        // name the address the session already has, which starts no punch.
+        // and a false alarm (a lost ping or pong) costs little: the answers name the address
+        // the session already has, which starts no punch unless the link was also silent for a
+        // whole interval, and a punch is ≤ 30 initiations.
         let introducers: Vec<NodeId> = self
             .active
             .keys()

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::super::node::PathId;
 use super::super::wire::NodeId;
-use super::{Entry, Msg, Overlay, OverlayEvent};
+use super::{Entry, KEEPALIVE_INTERVAL, Msg, Overlay, OverlayEvent};
 
 /// Interval between punch initiations (Nebula's `try_interval`): short enough that both
 /// sides' packets cross within one mapping's life, long enough to stay under the responder's
@@ -79,9 +79,9 @@ pub(super) struct Punch {
     pub(super) via: NodeId,
     /// When to start the relayed handshake; `None`: started, or left to the other side.
     pub(super) relay_at: Option<Instant>,
-    /// The address of the direct session this punch replaces (the peer's mapping changed:
-    /// `liveness.rs`); the punch has landed when the session left it. `None`: no session.
-    pub(super) stale: Option<SocketAddr>,
+    /// When this punch started over a direct session that looks dead (`liveness.rs`); it has
+    /// landed when the peer was heard from since. `None`: there was no direct session.
+    pub(super) stale: Option<Instant>,
 }
 
 impl Overlay {
@@ -111,15 +111,20 @@ impl Overlay {
     }
 
     /// Starts punching towards `peer` as introduced by `via`; `requester`: we asked for it.
-    /// A direct session with `peer` at another address than the introducer names is stale
-    /// (the peer's NAT rebound: `liveness.rs`), so the punch goes to the new address.
+    /// A direct UDP session with `peer` is punched over only when it looks dead after a NAT
+    /// rebinding (`liveness.rs`): the introducer names another address than the session's
+    /// (the peer's mapping changed), or nothing came from the peer for a whole keepalive
+    /// interval (our own mapping changed: our punch opens it towards the peer).
     pub(super) fn start_punch(&mut self, now: Instant, peer: Entry, via: NodeId, requester: bool) {
         let stale = match self.mesh.peer_seen(&peer.node) {
-            Some((addr, _)) if self.is_direct(&peer.node) => {
-                if addr == peer.addr || self.mesh.peer_path(&peer.node) != Some(PathId::Udp) {
+            Some((addr, seen)) if self.is_direct(&peer.node) => {
+                let moved = addr != peer.addr;
+                let silent = now.saturating_duration_since(seen) > KEEPALIVE_INTERVAL;
+                let udp = self.mesh.peer_path(&peer.node) == Some(PathId::Udp);
+                if !udp || !(moved || silent) {
                     return;
                 }
-                Some(addr)
+                Some(now)
             }
             _ => None,
         };
@@ -186,8 +191,8 @@ impl Overlay {
             let Some(mut p) = self.punches.get(&node).copied() else {
                 continue;
             };
-            let at = self.mesh.peer_seen(&node).map(|(addr, _)| addr);
-            if self.is_direct(&node) && (p.stale.is_none() || at != p.stale) {
+            let heard = self.mesh.peer_seen(&node).map(|(_, seen)| seen);
+            if self.is_direct(&node) && p.stale.is_none_or(|since| heard > Some(since)) {
                 self.punches.remove(&node);
                 continue;
             }
