@@ -105,3 +105,31 @@ fn a_rebound_home_is_reached_again_within_one_keepalive_interval() {
     }
     eprintln!("recovery after a rebinding (phase s, both homes, time): {took:?} (limit {limit:?})");
 }
+
+#[test]
+fn healthy_links_answer_every_ping_and_are_never_re_introduced() {
+    let seed = seed(67);
+    let _guard = PrintSeedOnPanic(seed);
+    let kind = NatKind::PORT_RESTRICTED_CONE;
+    let mut t = Trio::new(seed, kind, kind, Link::default());
+    // Four keepalive rounds on a steady network.
+    t.net.run_for(KEEPALIVE_INTERVAL * 4 + PONG_TIMEOUT);
+    assert_eq!(t.outcome(), Outcome::Direct, "seed {seed}");
+    for h in [t.a, t.b, t.intro] {
+        let stats = t.net.host(h).node.stats();
+        assert_eq!(
+            stats.repunch_requests, 0,
+            "host {h}: a false alarm; seed {seed}"
+        );
+        let failed = t
+            .net
+            .host(h)
+            .events
+            .iter()
+            .any(|e| matches!(e, OverlayEvent::PunchFailed { .. }));
+        assert!(
+            !failed,
+            "host {h}: a punch ran on a healthy link; seed {seed}"
+        );
+    }
+}
