@@ -3,12 +3,14 @@
 //! delivery; the IX handshake (BIP-340 binding checks included); a 64 KiB message's fragments;
 //! heap held per session and per address-book entry (the crate's counting allocator,
 //! `daemon::heap`); and what each kind of forged handshake datagram costs the responder.
-//! Prints one JSON object; `scripts/bench-report.py --mesh` writes the figures into
-//! docs/benchmarks.md.
+//! Prints one JSON object; `scripts/bench-report.py --mesh` (or `--mesh-only`) writes the
+//! figures into docs/benchmarks.md.
 //!
 //! `cargo bench --bench mesh` for the full run (cargo passes `--bench`), `-- --quick` for a
-//! short one. Under `cargo test` it runs with tiny counts as a smoke test that checks every scenario did what it claims (sessions up, messages
-//! intact, cookie replies sent, binding checks run).
+//! short one. Under `cargo test` it runs with tiny counts as a smoke test that checks every
+//! scenario did what it claims (sessions up, messages intact, cookie replies sent, binding
+//! checks run); its figures mean nothing (its few sessions fit the B-tree leaf the warm-up
+//! session allocated, for one).
 
 // A benchmark reads the clock; clippy.toml bans clocks for the sans-IO library code only.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -53,7 +55,7 @@ const HUB_SPACING: Duration = Duration::from_millis(60);
 /// Source of the forged datagrams.
 const ATTACKER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 40_000);
 
-/// How much of each thing to do: full run or smoke test.
+/// How much of each thing to do: full run, quick run or smoke test.
 struct Sizes {
     /// Timed batches of [`BATCH`] datagrams per throughput figure.
     batches: usize,
