@@ -178,7 +178,9 @@ def mesh_section(r, quick, commit=None):
                        ("bad_mac1", "initiation with a wrong `mac1`"),
                        ("cookie_reply", "initiation with a right `mac1`, under load: answered by a cookie reply"),
                        ("full_handshake", "initiation processed in full (DHs, BIP-340 binding, response) with every limit raised")]:
-        lines.append(f"| {label} | {f[key + '_ns']:,.0f} ns | {f[key + '_cpu_pct']:.2f} % |")
+        pct = f[key + "_cpu_pct"]
+        share = f"{pct:.2f} %" if pct < 100 else f"{pct:,.0f} % ({pct / 100:.1f} cores)"
+        lines.append(f"| {label} | {f[key + '_ns']:,.0f} ns | {share} |")
     lines += ["", "The last row is what the defences keep away: with the default limits a flood of valid "
               "initiations puts the node under load within 32 of them (`UNDER_LOAD_PER_SECOND`), after which "
               "each costs the cookie-reply row; one whose `mac2` holds (the attacker reads cookies at its own "
