@@ -38,6 +38,13 @@ fn main() {
         );
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--get-probe") {
+        get_probe(
+            args.get(i + 1).expect("--get-probe DIR N"),
+            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
+        );
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--ingest-only") {
         ingest_only(
             args.get(i + 1).expect("--ingest-only DIR N"),
@@ -223,6 +230,23 @@ fn rss_probe(db: &str) {
         "served": served,
     });
     println!("{out}");
+}
+
+/// Profiling aid: opens the store that `--ingest-only DIR N` wrote and reads each of its `n`
+/// corpus events by id, several rounds, printing µs per read (run it under `perf record`).
+fn get_probe(db: &str, n: usize) {
+    let corpus: Vec<Event> = Corpus::new(42, 2_000, 1_760_000_000).take(n).collect();
+    let store =
+        Store::open(FjallKv::open(db, FjallConfig::default()).expect("fjall")).expect("store");
+    for round in 0..3 {
+        let t = Instant::now();
+        let mut found = 0;
+        for e in &corpus {
+            found += usize::from(store.get(&e.id).expect("get").is_some());
+        }
+        let per = us(t.elapsed()) / corpus.len() as f64;
+        println!("round {round}: {per:.1} µs per get, {found} found");
+    }
 }
 
 /// The child side of [`crash_probe`]: writes `n` corpus events into a new store at `db` in

@@ -77,6 +77,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ::fjall::compaction::Leveled;
+use ::fjall::config::PinningPolicy;
 use ::fjall::{
     AbstractTree as _, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
 };
@@ -113,6 +114,14 @@ pub const FJALL_MAX_FILES: usize = 64;
 /// Kept well below fjall's write stall at 20 level-0 runs, and at a level where a range scan
 /// merges few enough tables to stay fast on flash.
 pub const L0_THRESHOLD: u8 = 8;
+
+/// Keep every table's bloom filter in memory, at every level (fjall pins only level 0's). An
+/// unpinned filter goes through the block cache as one block per table (≈ 600 KB for the index
+/// table of 100 000 events), which a small board cache does not keep: every point read (a get
+/// by id, and each write rule's duplicate/deleted/slot probe) read and checksummed it again,
+/// 147 µs per get by id. Pinned, filters cost ≈ 10 bits per key (≈ 1.2 MB at the router
+/// board's 100 000 events), bounded by the board's `store_max_events` (docs/storage.md).
+pub const PIN_FILTERS: bool = true;
 
 /// Most bytes of writes kept in memory between two persists, for the replay after a reopen.
 /// A loop turn writes far less; a caller that writes more without persisting gets an early
@@ -234,6 +243,7 @@ impl Open {
                 .manual_journal_persist(true)
                 .max_memtable_size(memtable.saturating_mul(FJALL_MEMTABLE_BACKSTOP))
                 .compaction_strategy(Arc::new(Leveled::default().with_l0_threshold(L0_THRESHOLD)))
+                .filter_block_pinning_policy(PinningPolicy::all(PIN_FILTERS))
         };
         let events = db.keyspace(EVENTS, || {
             options(config.memtable_events_bytes).with_kv_separation(

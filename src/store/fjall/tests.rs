@@ -471,3 +471,76 @@ fn a_store_of_the_old_layout_is_refused_by_name_and_left_untouched() {
     assert_eq!(s.usage().events, 1);
     assert!(s.check().unwrap().is_empty());
 }
+
+/// Every table's bloom filter stays in memory, below level 0 too (fjall pins only level 0's by
+/// default): an unpinned filter is one block per table, which a small cache does not keep, so
+/// every point read (a get by id, each write rule's probe) read it from disk again
+/// ([`super::PIN_FILTERS`]). Checked on tables compacted into level 1, with a cache smaller than
+/// their filters, by the filter bytes fjall holds pinned and the bytes this thread reads.
+#[test]
+fn filters_below_level_0_stay_in_memory_so_point_reads_read_no_filter_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = FjallConfig {
+        cache_bytes: 16 << 10,
+        ..small_memtables()
+    };
+    let mut kv = FjallKv::open(dir.path().join("db"), config).unwrap();
+    for i in 0..6_000 {
+        kv.write(batch(i, &[0; 40])).unwrap();
+        if i % 64 == 63 {
+            kv.persist().unwrap();
+        }
+    }
+    kv.persist().unwrap();
+    let open = kv.open.as_ref().unwrap();
+    let index = &open.index.tree;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // fjall's leveled compaction moves level 0 straight to the last level while the ones
+    // between are empty.
+    let below_0 = || {
+        (1..7)
+            .map(|l| index.level_table_count(l).unwrap_or(0))
+            .sum::<usize>()
+    };
+    while (kv.background_work() > 0 || below_0() == 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        below_0() > 0,
+        "compaction moved index tables below level 0: {:?}",
+        (0..7)
+            .map(|l| index.level_table_count(l))
+            .collect::<Vec<_>>()
+    );
+    assert!(index.filter_size() > 0);
+    // `filter_size` counts the filter blocks as stored (with their headers), the pinned size
+    // their contents.
+    let (pinned, all) = (index.pinned_filter_size() as u64, index.filter_size());
+    assert!(
+        pinned * 100 >= all * 95,
+        "{pinned} of the index keyspace's {all} filter bytes are pinned"
+    );
+    // Absent keys: the filters answer, so nothing is read at all.
+    let read_before = thread_read_bytes();
+    for i in 0..200 {
+        assert_eq!(kv.get(Space::Index, &key(9, i)).unwrap(), None);
+    }
+    let per_read = (thread_read_bytes() - read_before) / 200;
+    assert!(
+        per_read < 1_024,
+        "{per_read} bytes read per point read of an absent key"
+    );
+}
+
+/// Bytes this thread has read through system calls (`rchar` of `/proc/thread-self/io`): fjall
+/// reads tables on the calling thread, and other tests' threads do not count.
+fn thread_read_bytes() -> u64 {
+    fs::read_to_string("/proc/thread-self/io")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
