@@ -72,6 +72,8 @@ const JOIN_EVERY: Duration = Duration::from_secs(2);
 const JOIN_LIMIT: Duration = Duration::from_secs(12);
 /// How often `/status` is polled while a join is under way.
 const POLL_EVERY: Duration = Duration::from_millis(20);
+/// How long a `/status` request may take before it counts as unanswered.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Kernel clock ticks per second in `/proc/PID/stat` (`USER_HZ`, 100 on every Linux ABI).
 const CLK_TCK: f64 = 100.0;
 /// Full mode: flood rate, seconds per flood phase, seconds of baseline.
@@ -139,10 +141,10 @@ fn free_port() -> u16 {
 }
 
 /// Starts the daemon and waits for its banner; `boot` is V's mesh address for a joiner.
-fn start_daemon(boot: Option<SocketAddr>) -> Daemon {
+fn start_daemon(bin: &str, boot: Option<SocketAddr>) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nostrp2p"));
+    let mut cmd = Command::new(bin);
     cmd.args(["server", "-l", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--network-id", NETWORK_ID, "--board", BOARD])
@@ -182,20 +184,28 @@ fn start_daemon(boot: Option<SocketAddr>) -> Daemon {
     }
 }
 
-/// `GET /status` on the daemon's REST port.
-fn status(port: u16) -> serde_json::Value {
+/// `GET /status` on the daemon's REST port; `None` when it does not answer within
+/// [`STATUS_TIMEOUT`] (the daemon's loop serves REST too, so a starved loop shows here).
+fn try_status(port: u16) -> Option<serde_json::Value> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port + 1));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut s = TcpStream::connect_timeout(&addr, STATUS_TIMEOUT).ok()?;
+    s.set_read_timeout(Some(STATUS_TIMEOUT)).unwrap();
     write!(
         s,
         "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .ok()?;
     let mut text = String::new();
-    s.read_to_string(&mut text).expect("read /status");
-    let (_, body) = text.split_once("\r\n\r\n").expect("http head");
-    serde_json::from_str(body).expect("status is JSON")
+    s.read_to_string(&mut text).ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+/// `GET /status`, which must answer (used outside floods, or right after one).
+fn status(port: u16) -> serde_json::Value {
+    (0..3)
+        .find_map(|_| try_status(port))
+        .expect("/status answered none of 3 tries")
 }
 
 /// V's CPU time so far (utime + stime), in seconds.
@@ -210,6 +220,20 @@ fn cpu_secs(pid: u32) -> f64 {
         .map(|v| v.parse().unwrap_or(0))
         .collect();
     (f[10] + f[11]) as f64 / CLK_TCK
+}
+
+/// Seconds V's threads spent runnable but waiting for a core (`/proc/PID/task/*/schedstat`,
+/// second field): high when the machine, not V's own work, limits what V gets done.
+fn runq_wait_secs(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// (`VmRSS`, `VmHWM`) in bytes.
@@ -443,24 +467,51 @@ impl Flood {
     }
 }
 
-/// Starts a joiner L with `-b` V; returns (ms from spawn to L's banner, ms from spawn until V
-/// lists L), the second `None` when V did not within [`JOIN_LIMIT`].
-fn join(v: &Daemon) -> (f64, Option<f64>) {
+/// One join: ms from spawn to L's banner, ms from spawn until L lists V (L's side up: V's
+/// response arrived) and until V lists L (`None` when V did not within [`JOIN_LIMIT`]), and
+/// V's `/status` latencies while polling.
+struct Join {
+    ready_ms: f64,
+    l_up_ms: Option<f64>,
+    up_ms: Option<f64>,
+    status_ms: Vec<f64>,
+    status_timeouts: u32,
+}
+
+/// Starts a joiner L with `-b` V and polls V's `/status` until it lists L; stops L.
+fn join(v: &Daemon, bin: &str) -> Join {
     let boot = SocketAddr::from((Ipv4Addr::LOCALHOST, v.port));
     let t = Instant::now();
-    let l = start_daemon(Some(boot));
-    let ready = t.elapsed().as_secs_f64() * 1e3;
-    while t.elapsed() < JOIN_LIMIT {
-        let s = status(v.port);
-        let listed = s["mesh"]["peer_list"]
+    let l = start_daemon(bin, Some(boot));
+    let mut j = Join {
+        ready_ms: t.elapsed().as_secs_f64() * 1e3,
+        l_up_ms: None,
+        up_ms: None,
+        status_ms: Vec::new(),
+        status_timeouts: 0,
+    };
+    let lists = |s: &serde_json::Value, id: &str| {
+        s["mesh"]["peer_list"]
             .as_array()
-            .is_some_and(|ps| ps.iter().any(|p| p["node_id"] == l.node_id.as_str()));
-        if listed {
-            return (ready, Some(t.elapsed().as_secs_f64() * 1e3));
+            .is_some_and(|ps| ps.iter().any(|p| p["node_id"] == id))
+    };
+    while t.elapsed() < JOIN_LIMIT {
+        if j.l_up_ms.is_none() && try_status(l.port).is_some_and(|s| lists(&s, &v.node_id)) {
+            j.l_up_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let asked = Instant::now();
+        let Some(s) = try_status(v.port) else {
+            j.status_timeouts += 1;
+            continue;
+        };
+        j.status_ms.push(asked.elapsed().as_secs_f64() * 1e3);
+        if lists(&s, &l.node_id) {
+            j.up_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+            return j;
         }
         std::thread::sleep(POLL_EVERY);
     }
-    (ready, None)
+    j
 }
 
 /// The mesh counters a phase reports, as V's `/status` names them.
@@ -500,16 +551,29 @@ fn round1(x: f64) -> f64 {
 
 /// One phase: an optional flood for `secs` (longer if a join is still running) with a join
 /// every [`JOIN_EVERY`], at least `min_joins`.
-fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) -> serde_json::Value {
+fn phase(
+    v: &Daemon,
+    bin: &str,
+    mix: Option<Mix>,
+    pps: u64,
+    secs: u64,
+    min_joins: usize,
+) -> serde_json::Value {
+    eprintln!(
+        "flood: phase {} for {secs} s",
+        mix.map_or("none", Mix::name)
+    );
     let pid = v.child.id();
     let before = counters(&status(v.port));
     let (rss_before, _) = rss(pid);
     let heap_before = status(v.port)["heap_bytes"].as_u64().unwrap_or(0);
     let cpu0 = cpu_secs(pid);
+    let wait0 = runq_wait_secs(pid);
     let t0 = Instant::now();
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, v.port));
     let flood = mix.map(|m| Flood::start(target, m, pps));
-    let (mut ready, mut up, mut failed) = (Vec::new(), Vec::new(), 0usize);
+    let (mut ready, mut up, mut l_up, mut failed) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut status_ms, mut status_timeouts) = (Vec::new(), 0u32);
     let mut slot = 0u32;
     loop {
         let at = JOIN_EVERY * slot;
@@ -519,12 +583,15 @@ fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) ->
         if let Some(wait) = at.checked_sub(t0.elapsed()) {
             std::thread::sleep(wait);
         }
-        let (r, u) = join(v);
-        ready.push(r);
-        match u {
+        let j = join(v, bin);
+        ready.push(j.ready_ms);
+        l_up.extend(j.l_up_ms);
+        match j.up_ms {
             Some(ms) => up.push(ms),
             None => failed += 1,
         }
+        status_ms.extend(j.status_ms);
+        status_timeouts += j.status_timeouts;
         slot += 1;
     }
     if let Some(left) = Duration::from_secs(secs).checked_sub(t0.elapsed()) {
@@ -534,6 +601,7 @@ fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) ->
     let flooded = flood.map(Flood::finish);
     let secs_run = t0.elapsed().as_secs_f64();
     let cpu = cpu_secs(pid) - cpu0;
+    let waited = runq_wait_secs(pid) - wait0;
     let s = status(v.port);
     let after = counters(&s);
     assert!(
@@ -542,6 +610,8 @@ fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) ->
     );
     ready.sort_by(f64::total_cmp);
     up.sort_by(f64::total_cmp);
+    l_up.sort_by(f64::total_cmp);
+    status_ms.sort_by(f64::total_cmp);
     let deltas: serde_json::Map<String, serde_json::Value> = COUNTERS
         .iter()
         .zip(before.iter().zip(&after))
@@ -554,8 +624,16 @@ fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) ->
         "joins_failed": failed,
         "join_ms_p50": round1(percentile(&up, 0.5)),
         "join_ms_max": round1(up.last().copied().unwrap_or(f64::NAN)),
+        "l_up_ms_p50": round1(percentile(&l_up, 0.5)),
         "ready_ms_p50": round1(percentile(&ready, 0.5)),
+        "status_ms_p50": round1(percentile(&status_ms, 0.5)),
+        "status_ms_max": round1(status_ms.last().copied().unwrap_or(f64::NAN)),
+        "status_timeouts": status_timeouts,
         "v_cpu_pct": round1(cpu / secs_run * 100.0),
+        "v_runq_wait_pct": round1(waited / secs_run * 100.0),
+        // V's CPU per datagram it read: what a datagram of this mix costs, whatever share of
+        // the (shared) cores V got.
+        "v_cpu_us_per_datagram": round1(cpu * 1e6 / (after[0] - before[0]).max(1) as f64),
         "v_rss_before": rss_before,
         "v_rss_end": rss_during,
         "v_hwm_end": hwm,
@@ -572,9 +650,119 @@ fn phase(v: &Daemon, mix: Option<Mix>, pps: u64, secs: u64, min_joins: usize) ->
             "replies": st.replies,
             "bytes_received": st.bytes_received,
             "cookies_opened": st.cookies_opened,
+            // Share of the flood V's socket handed to V; the rest the kernel dropped when
+            // V's receive buffer was full (the joins' few datagrams are noise here).
+            "v_read_pct": round1((after[0] - before[0]) as f64 * 100.0 / st.sent.max(1) as f64),
         });
     }
     out
+}
+
+/// Writes the report into `path` between the flood markers (appending the section at the end
+/// of the page when it has none).
+fn write_doc(path: &str, r: &serde_json::Value) {
+    let sh = |cmd: &[&str]| {
+        Command::new(cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let dirty = if sh(&[
+        "git",
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "src",
+        "benches",
+    ])
+    .is_empty()
+    {
+        ""
+    } else {
+        " (with uncommitted changes)"
+    };
+    let mib =
+        |v: &serde_json::Value| format!("{:.1} MiB", v.as_u64().unwrap_or(0) as f64 / 1048576.0);
+    let mut t = format!(
+        "Measured {} on x86_64 ({cpu}, {cores} cores); commit `{}`{dirty}; release build, board \
+         profile `{}`; {} sources, {} datagrams/s; load average at start {}, at end {} (other \
+         jobs shared the cores: compare each phase with the baseline row, not across runs).\n\n\
+         | phase | flood sent/s | read by V | V CPU, % of one core (V waiting for a core) | V CPU per datagram read | joins ok | \
+         join p50 / max (L ready p50) | `/status` p50 / max, unanswered | V's counters that moved |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        sh(&["date", "-u", "+%Y-%m-%d"]),
+        sh(&["git", "rev-parse", "--short", "HEAD"]),
+        r["board"].as_str().unwrap_or(""),
+        r["sources"],
+        r["pps"],
+        r["load_at_start"].as_str().unwrap_or(""),
+        r["load_at_end"].as_str().unwrap_or(""),
+    );
+    for p in r["phases"].as_array().into_iter().flatten() {
+        let f = &p["flood"];
+        let moved: Vec<String> = COUNTERS[2..]
+            .iter()
+            .filter(|c| p["v_counters"][*c].as_u64() > Some(0))
+            .map(|c| format!("{c} {}", p["v_counters"][*c]))
+            .collect();
+        let joins = p["joins"].as_u64().unwrap_or(0);
+        let failed = p["joins_failed"].as_u64().unwrap_or(0);
+        // The baseline row has no flood: no rate, no share read, no cost per datagram.
+        let flooded = |v: String| if f.is_null() { "—".to_owned() } else { v };
+        t.push_str(&format!(
+            "| {} | {} | {} | {} % ({} %) | {} | {}/{} | {} / {} ms ({} ms) | {} / {} ms, {} | {} |\n",
+            p["mix"].as_str().unwrap_or(""),
+            flooded(format!("{:.0}", f["pps"].as_f64().unwrap_or(0.0))),
+            flooded(format!("{} %", f["v_read_pct"])),
+            p["v_cpu_pct"],
+            p["v_runq_wait_pct"],
+            flooded(format!("{} µs", p["v_cpu_us_per_datagram"])),
+            joins - failed,
+            joins,
+            p["join_ms_p50"],
+            p["join_ms_max"],
+            p["ready_ms_p50"],
+            p["status_ms_p50"],
+            p["status_ms_max"],
+            p["status_timeouts"],
+            moved.join(", "),
+        ));
+    }
+    t.push_str(&format!(
+        "\nV's memory: RSS {} at start, {} after the last flood (`VmHWM` {}); live heap {} \
+         before the first flood, {} after the last. V's CPU in the {} s after the floods: {} %.\n",
+        mib(&r["v_rss_start"]),
+        mib(&r["v_rss_after"]),
+        mib(&r["v_hwm"]),
+        mib(&r["phases"][0]["v_heap_after"]),
+        mib(&r["phases"]
+            .as_array()
+            .and_then(|a| a.last())
+            .map_or(serde_json::Value::Null, |p| p["v_heap_after"].clone())),
+        SETTLE.as_secs(),
+        r["v_cpu_pct_after"],
+    ));
+    let doc = std::fs::read_to_string(path).expect("read the page");
+    let (begin, end) = ("<!-- BEGIN flood -->\n", "<!-- END flood -->");
+    let out = match (doc.find(begin), doc.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{begin}{t}{}", &doc[..b], &doc[e..]),
+        // No section yet: a heading and the markers; the prose around them is written by hand.
+        _ => format!(
+            "{}\n\n## Forged-handshake flood (issue 6)\n\n{begin}{t}{end}\n",
+            doc.trim_end()
+        ),
+    };
+    std::fs::write(path, out).expect("write the page");
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
@@ -591,18 +779,22 @@ fn main() {
     let secs = arg(&args, "--secs").unwrap_or(if measure { FULL_SECS } else { SMOKE_SECS });
     let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
-    let v = start_daemon(None);
+    // `--bin` floods another build of the daemon (e.g. the release binary from a debug build of
+    // this benchmark, to iterate without a fat-LTO build of the benchmark itself).
+    let bin: String =
+        arg(&args, "--bin").unwrap_or_else(|| env!("CARGO_BIN_EXE_nostrp2p").to_owned());
+    let v = start_daemon(&bin, None);
     std::thread::sleep(Duration::from_millis(500));
     let (rss_start, _) = rss(v.child.id());
 
     let mut phases = Vec::new();
     if measure {
-        phases.push(phase(&v, None, pps, BASELINE_SECS, 1));
+        phases.push(phase(&v, &bin, None, pps, BASELINE_SECS, 1));
         for mix in [Mix::Garbage, Mix::BadMac1, Mix::GoodMac1, Mix::CookieEcho] {
-            phases.push(phase(&v, Some(mix), pps, secs, 1));
+            phases.push(phase(&v, &bin, Some(mix), pps, secs, 1));
         }
     } else {
-        phases.push(phase(&v, Some(Mix::Mixed), pps, secs, 1));
+        phases.push(phase(&v, &bin, Some(Mix::Mixed), pps, secs, 1));
     }
     let cpu0 = cpu_secs(v.child.id());
     std::thread::sleep(SETTLE);
@@ -623,6 +815,9 @@ fn main() {
         "phases": phases,
     });
     println!("{report}");
+    if let Some(path) = arg::<String>(&args, "--write-doc") {
+        write_doc(&path, &report);
+    }
 
     if !measure {
         let p = &report["phases"][0];
