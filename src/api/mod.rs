@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod http;
+pub mod tls;
 pub mod ws;
 
 use crate::store::StoreError;

@@ -292,7 +292,7 @@ impl Key {
             Key::Debug => "debug logging",
             Key::DataDir => "keys, database, `config.toml`; created 0700",
             Key::Board => "board profile (memory, store and peer budgets), or `auto`",
-            Key::Ssl => "TLS on P+1 and P+2",
+            Key::Ssl => "HTTPS on P+1 and WSS on P+2 (ECDSA P-256/P-384, RSA or Ed25519 key)",
             Key::TlsCert => "TLS certificate chain (PEM), relative to the working directory",
             Key::TlsKey => "TLS private key (PEM), relative to the working directory",
             Key::Writers => "more authors whose events clients may publish, `npub1…` or hex each",

@@ -4,6 +4,7 @@
 // real sockets, which clippy.toml bans only for the sans-IO library code.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod api_tls;
 mod cli;
 mod clients;
 mod docs;

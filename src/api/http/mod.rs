@@ -41,9 +41,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::Committed;
 use super::admission::{Gate, LanPolicy, Turned};
+use super::tls::TLS_HANDSHAKE_TIMEOUT;
 use crate::node::Node;
 use crate::nostr::UnixTime;
 use crate::store::{EventStore, StateStore};
@@ -184,7 +186,9 @@ struct Stats {
     attached_total: u64,
     evicted_waiting: u64,
     refusals_unwritten: u64,
-    proxy_ends: [u64; 10],
+    proxy_ends: [u64; 11],
+    /// Refusals not written because the port speaks TLS (closed without an answer).
+    refused_tls_closed: u64,
     requests_proxied: u64,
     handled: u64,
     status_2xx: u64,
@@ -208,6 +212,7 @@ fn end_slot(end: ProxyEnd) -> (usize, &'static str) {
         ProxyEnd::ClientStalled => (7, "client_stalled"),
         ProxyEnd::BadHead(_) => (8, "bad_heads"),
         ProxyEnd::Unreachable => (9, "socket_unreachable"),
+        ProxyEnd::TlsHandshake => (10, "tls_handshake_failed"),
     }
 }
 
@@ -228,6 +233,8 @@ pub struct Http {
     parked: Vec<(ReplyTo, ReplyShape)>,
     stats: Stats,
     bridge_stats: Arc<BridgeStats>,
+    /// `-s`: admitted connections first complete a TLS handshake (api::tls).
+    tls: Option<TlsAcceptor>,
 }
 
 /// What the dispatch decided about a reply's headers, kept while it is parked.
@@ -281,6 +288,7 @@ pub fn start(socket: &Path, policy: LanPolicy) -> Result<(Http, HttpServer), Sta
         parked: Vec::with_capacity(HTTP_QUEUE_MAX),
         stats: Stats::default(),
         bridge_stats: Arc::clone(&stats),
+        tls: None,
     };
     let server = HttpServer {
         server,
@@ -335,13 +343,34 @@ impl Http {
         }
     }
 
+    /// `-s`: every connection admitted from now on is HTTPS. Its handshake runs in its
+    /// proxy task, inside its slot, bounded by [`TLS_HANDSHAKE_TIMEOUT`].
+    pub fn serve_tls(&mut self, acceptor: TlsAcceptor) {
+        self.tls = Some(acceptor);
+    }
+
     fn attach(&mut self, stream: TcpStream) {
         self.attached += 1;
         self.stats.attached_total += 1;
         let socket = Arc::clone(&self.socket);
         let contended = self.contended.subscribe();
-        self.proxies
-            .spawn(async move { proxy::run(stream, &socket, contended).await });
+        let tls = self.tls.clone();
+        self.proxies.spawn(async move {
+            let Some(acceptor) = tls else {
+                return proxy::run(stream, &socket, contended).await;
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => proxy::run(tls, &socket, contended).await,
+                Ok(Err(e)) => {
+                    log::debug!("http: TLS handshake failed: {e}");
+                    ProxyOutcome::handshake_failed()
+                }
+                Err(_) => {
+                    log::debug!("http: TLS handshake timed out");
+                    ProxyOutcome::handshake_failed()
+                }
+            }
+        });
     }
 
     /// Answers `stream` with a one-shot refusal and closes it (module docs of
@@ -349,6 +378,12 @@ impl Http {
     fn refuse(&mut self, stream: TcpStream, code: u16, reason: &'static str, text: &'static str) {
         if self.refusals.len() >= HTTP_REFUSING_MAX {
             self.stats.refusals_unwritten += 1;
+            return;
+        }
+        if self.tls.is_some() {
+            // A plain-text answer means nothing to a TLS client, and a handshake just to
+            // refuse would cost the signature admission exists to ration: close.
+            self.stats.refused_tls_closed += 1;
             return;
         }
         self.refusals.spawn(async move {
@@ -500,6 +535,7 @@ impl Http {
             ProxyEnd::ClientStalled,
             ProxyEnd::BadHead(scan::ScanError::HeadTooLarge),
             ProxyEnd::Unreachable,
+            ProxyEnd::TlsHandshake,
         ] {
             let (slot, name) = end_slot(end);
             ends.insert(
@@ -527,6 +563,8 @@ impl Http {
             "refused_busy": self.gate.refused_busy,
             "evicted_waiting": s.evicted_waiting,
             "refusals_unwritten": s.refusals_unwritten,
+            "tls": self.tls.is_some(),
+            "refused_tls_closed": s.refused_tls_closed,
             "attached_total": s.attached_total,
             "closed": ends,
             "requests": load(&b.requests),

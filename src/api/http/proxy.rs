@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -52,6 +52,8 @@ pub enum ProxyEnd {
     BadHead(ScanError),
     /// tiny_http's socket could not be reached (answered 503).
     Unreachable,
+    /// `-s`: the TLS handshake failed or did not finish within `TLS_HANDSHAKE_TIMEOUT`.
+    TlsHandshake,
 }
 
 /// What a proxied connection did, for the counters.
@@ -66,9 +68,22 @@ pub struct ProxyOutcome {
     pub detach_timed_out: bool,
 }
 
-/// Proxies `client` to the socket at `socket` until one side closes or a timeout fires.
-pub async fn run(
-    mut client: TcpStream,
+impl ProxyOutcome {
+    /// A connection whose TLS handshake failed: no request reached tiny_http.
+    #[must_use]
+    pub fn handshake_failed() -> Self {
+        Self {
+            end: ProxyEnd::TlsHandshake,
+            requests: 0,
+            detach_timed_out: false,
+        }
+    }
+}
+
+/// Proxies `client` (TCP, or TLS over it with `-s`) to the socket at `socket` until one side
+/// closes or a timeout fires.
+pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
     socket: &Path,
     mut contended: watch::Receiver<bool>,
 ) -> ProxyOutcome {
@@ -178,7 +193,7 @@ pub async fn run(
 /// Writes the proxy's own answer, ends our side and reads what the client still sends until
 /// it closes, all within [`HTTP_REFUSAL_LINGER`]: closing with unread bytes would reset the
 /// connection and could destroy the answer before the client reads it.
-async fn answer_and_close(client: &mut TcpStream, answer: &[u8]) {
+async fn answer_and_close<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S, answer: &[u8]) {
     let linger = async {
         client.write_all(answer).await?;
         client.shutdown().await?;

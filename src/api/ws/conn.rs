@@ -5,7 +5,10 @@
 //!
 //! The websocket is tungstenite's non-blocking `WebSocket` over the tokio socket's `try_read`
 //! and `try_write`, woken by the socket's readiness: no extra buffer layer, no `futures` traits,
-//! and every buffer bounded by the [`config`].
+//! and every buffer bounded by the [`config`]. With `-s` the task first completes a TLS
+//! handshake (tokio-rustls, within `api::tls::TLS_HANDSHAKE_TIMEOUT`), reads the head through
+//! it, and for the websocket drives the rustls connection itself over the same non-blocking
+//! socket ([`Io::Tls`]); rustls' own buffers are bounded by its default limit (64 KiB).
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,15 +16,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConnection;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::api::tls::TLS_HANDSHAKE_TIMEOUT;
 
 use super::{
     ConnId, HANDSHAKE_TIMEOUT, HEAD_MAX, IN_FLIGHT_PER_CONN, MAX_MESSAGE_BYTES, PING_INTERVAL,
@@ -72,6 +79,8 @@ pub enum Cause {
     Relay,
     /// A websocket protocol violation.
     Protocol,
+    /// `-s`: the TLS handshake failed or did not finish in time.
+    TlsHandshake,
 }
 
 /// How the loop tells a task to close: a close code and reason.
@@ -90,6 +99,8 @@ pub struct Spawn {
     /// Close orders (capacity 1; a dropped sender also means close).
     pub close: mpsc::Receiver<CloseOrder>,
     pub nip11: Arc<str>,
+    /// `-s`: the handshake to complete before the request head.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// The websocket limits: frames and messages up to [`MAX_MESSAGE_BYTES`], an
@@ -157,7 +168,7 @@ pub fn parse_head_for_fuzzing(text: &str) -> bool {
 /// Reads to the blank line ending the head; returns the head text and the bytes after it (the
 /// first websocket frames of an eager client). `None` when the peer closes, sends more than
 /// [`HEAD_MAX`] or sends non-UTF-8.
-async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+async fn read_head<S: Stream>(stream: &mut S) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -200,7 +211,7 @@ fn http_answer(
 
 /// Writes a whole response and closes, within [`CLOSE_TIMEOUT`]; then reads what the client
 /// still sends for a moment, so closing does not reset the connection before it read the reply.
-pub async fn respond_and_close(mut stream: TcpStream, response: String) {
+pub async fn respond_and_close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, response: String) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         stream.write_all(response.as_bytes()).await?;
         stream.shutdown().await?;
@@ -228,18 +239,59 @@ pub async fn run(spawn: Spawn) {
         backlog,
         mut close,
         nip11,
+        tls,
     } = spawn;
-    let cause = serve(
-        conn, stream, &inbound, outbound, &backlog, &mut close, &nip11,
-    )
-    .await;
+    let cause = match tls {
+        None => {
+            serve(
+                conn, stream, &inbound, outbound, &backlog, &mut close, &nip11,
+            )
+            .await
+        }
+        Some(acceptor) => {
+            // The loop may close a connection still in its handshake (eviction, shutdown).
+            let handshake = tokio::select! {
+                h = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => {
+                    Some(h.ok().and_then(Result::ok))
+                }
+                _ = close.recv() => None,
+            };
+            match handshake {
+                Some(Some(tls)) => {
+                    serve(conn, tls, &inbound, outbound, &backlog, &mut close, &nip11).await
+                }
+                Some(None) => Cause::TlsHandshake,
+                None => Cause::Relay,
+            }
+        }
+    };
     log::debug!("ws: {peer} closed: {cause:?}");
     let _ = inbound.send(Inbound::Closed { conn, cause }).await;
 }
 
-async fn serve(
+/// A connection before the upgrade: TCP, or TLS over it (`-s`).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {
+    /// The same connection as tungstenite's non-blocking [`Io`].
+    fn into_io(self) -> Io;
+}
+
+impl Stream for TcpStream {
+    fn into_io(self) -> Io {
+        Io::Plain(self)
+    }
+}
+
+impl Stream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn into_io(self) -> Io {
+        // Plaintext rustls decrypted but the head reader did not take stays in `conn`.
+        let (tcp, conn) = self.into_inner();
+        Io::Tls(Box::new(TlsIo { tcp, conn }))
+    }
+}
+
+async fn serve<S: Stream>(
     conn: ConnId,
-    mut stream: TcpStream,
+    mut stream: S,
     inbound: &mpsc::Sender<Inbound>,
     outbound: mpsc::Receiver<String>,
     backlog: &AtomicUsize,
@@ -281,7 +333,12 @@ async fn serve(
             if inbound.send(Inbound::Upgraded { conn }).await.is_err() {
                 return Cause::Relay;
             }
-            let ws = WebSocket::from_partially_read(Io(stream), rest, Role::Server, Some(config()));
+            let ws = WebSocket::from_partially_read(
+                stream.into_io(),
+                rest,
+                Role::Server,
+                Some(config()),
+            );
             websocket(conn, ws, inbound, outbound, backlog, close).await
         }
         ("OPTIONS", _, _) => {
@@ -334,21 +391,147 @@ async fn serve(
 }
 
 /// The tokio socket as a non-blocking `Read + Write` for tungstenite: `WouldBlock` when not
-/// ready, and the task waits for readiness.
-struct Io(TcpStream);
+/// ready, and the task waits for the socket's readiness. With TLS the same, through rustls:
+/// `WouldBlock` means the socket had nothing to read (or took nothing), so waiting on its
+/// readiness is right in both cases.
+pub enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsIo>),
+}
 
-impl io::Read for Io {
+/// A rustls server connection over the non-blocking socket.
+pub struct TlsIo {
+    tcp: TcpStream,
+    conn: ServerConnection,
+}
+
+/// `try_read`/`try_write` of a tokio socket as `std::io` traits, for rustls' `read_tls` and
+/// `write_tls`.
+struct TryIo<'a>(&'a TcpStream);
+
+impl io::Read for TryIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.try_read(buf)
     }
 }
 
-impl io::Write for Io {
+impl io::Write for TryIo<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.try_write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl TlsIo {
+    /// Plaintext rustls holds, else one read of TLS records from the socket and try again.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match io::Read::read(&mut self.conn.reader(), buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            // Nothing decrypted is waiting. `WouldBlock` from the socket ends the call; at end
+            // of stream the reader above answers 0 or `UnexpectedEof` next round.
+            self.conn.read_tls(&mut TryIo(&self.tcp))?;
+            if let Err(e) = self.conn.process_new_packets() {
+                // Send the alert rustls queued, best effort.
+                let _ = self.push();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            // Handshake messages after it (TLS 1.3 tickets) or a key update answer.
+            match self.push() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes what rustls has queued for the socket, until it is empty or the socket is full.
+    fn push(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut TryIo(&self.tcp))? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes plaintext only once rustls' queue reached the socket, so rustls holds at most
+    /// one call's worth (bounded by its buffer limit) beyond what the socket took.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.push()?;
+        let n = io::Write::write(&mut self.conn.writer(), buf)?;
+        match self.push() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(n),
+        }
+    }
+}
+
+impl Io {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(tcp) => tcp,
+            Self::Tls(t) => &t.tcp,
+        }
+    }
+
+    /// Waits until the socket may have bytes to read.
+    async fn readable(&self) -> io::Result<()> {
+        self.tcp().readable().await
+    }
+
+    /// Waits until the socket may take bytes.
+    async fn writable(&self) -> io::Result<()> {
+        self.tcp().writable().await
+    }
+
+    /// Ends our side: TLS close_notify (best effort), then the TCP write side.
+    async fn shutdown(&mut self) -> io::Result<()> {
+        if let Self::Tls(t) = self {
+            t.conn.send_close_notify();
+            let _ = t.push();
+        }
+        match self {
+            Self::Plain(tcp) => tcp.shutdown().await,
+            Self::Tls(t) => t.tcp.shutdown().await,
+        }
+    }
+
+    /// One read, waiting for the socket as needed.
+    async fn read_async(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match io::Read::read(self, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl io::Read for Io {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.try_read(buf),
+            Self::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl io::Write for Io {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => tcp.try_write(buf),
+            Self::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(_) => Ok(()),
+            Self::Tls(t) => t.push(),
+        }
     }
 }
 
@@ -441,7 +624,7 @@ async fn websocket(
                 close_with(&mut ws, code, reason).await;
                 return Cause::Relay;
             }
-            ready = ws.get_ref().0.writable(), if unflushed => {
+            ready = ws.get_ref().writable(), if unflushed => {
                 if ready.is_err() {
                     return Cause::Client;
                 }
@@ -459,7 +642,7 @@ async fn websocket(
                 }
                 unflushed = true;
             }
-            ready = ws.get_ref().0.readable(), if may_read => {
+            ready = ws.get_ref().readable(), if may_read => {
                 if ready.is_err() {
                     return Cause::Client;
                 }
@@ -519,7 +702,7 @@ async fn close_inner(
             match ws.flush() {
                 Ok(()) => break,
                 Err(ref e) if would_block(e) => {
-                    if ws.get_ref().0.writable().await.is_err() {
+                    if ws.get_ref().writable().await.is_err() {
                         return;
                     }
                 }
@@ -527,12 +710,12 @@ async fn close_inner(
             }
         }
         if after_error {
-            let stream = &mut ws.get_mut().0;
+            let stream = ws.get_mut();
             let _ = stream.shutdown().await;
             let mut sink = vec![0u8; READ_BUFFER];
             let mut left = MAX_MESSAGE_BYTES * 2;
             while left > 0 {
-                match stream.read(&mut sink).await {
+                match stream.read_async(&mut sink).await {
                     Ok(0) | Err(_) => return,
                     Ok(n) => left = left.saturating_sub(n),
                 }
@@ -544,7 +727,7 @@ async fn close_inner(
             match ws.read() {
                 Ok(_) => {}
                 Err(e) if would_block(&e) => {
-                    if ws.get_ref().0.readable().await.is_err() {
+                    if ws.get_ref().readable().await.is_err() {
                         return;
                     }
                 }

@@ -194,6 +194,10 @@ struct Stats {
     bad_requests: u64,
     handshake_timeouts: u64,
     refused_dropped: u64,
+    /// `-s`: connections whose TLS handshake failed or timed out.
+    tls_handshake_failed: u64,
+    /// `-s`: refusals not written (closed: a plain answer means nothing to a TLS client).
+    refused_tls_closed: u64,
     evicted: u64,
     events_received: u64,
     ok_true: u64,
@@ -229,6 +233,8 @@ pub struct Relay {
     refusing: JoinSet<()>,
     nip11: Arc<str>,
     stats: Stats,
+    /// `-s`: connections are WSS (api::tls).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Relay {
@@ -248,8 +254,15 @@ impl Relay {
             refusing: JoinSet::new(),
             nip11: Arc::from(nip11::document(owner, writes_open).to_string()),
             stats: Stats::default(),
+            tls: None,
         };
         (relay, Inbox(rx))
+    }
+
+    /// `-s`: every connection admitted from now on is WSS (its TLS handshake runs in its task,
+    /// within `api::tls::TLS_HANDSHAKE_TIMEOUT`, holding its admission slot).
+    pub fn serve_tls(&mut self, acceptor: tokio_rustls::TlsAcceptor) {
+        self.tls = Some(acceptor);
     }
 
     /// A TCP connection was accepted on the websocket port: admit it (LAN check, cap, evicting
@@ -309,12 +322,18 @@ impl Relay {
             backlog,
             close: close_rx,
             nip11: self.nip11.clone(),
+            tls: self.tls.clone(),
         }));
     }
 
     fn refuse(&mut self, stream: TcpStream, code: u16, reason: &str, body: &str) {
         if self.refusing.len() >= REFUSING_MAX {
             self.stats.refused_dropped += 1;
+            return;
+        }
+        if self.tls.is_some() {
+            // A handshake only to refuse would cost the signature admission rations: close.
+            self.stats.refused_tls_closed += 1;
             return;
         }
         let response = conn::http_response(code, reason, "text/plain", body);
@@ -394,6 +413,7 @@ impl Relay {
             Cause::Oversized => s.oversized_closed += 1,
             Cause::Idle => s.idle_closed += 1,
             Cause::Protocol => s.protocol_closed += 1,
+            Cause::TlsHandshake => s.tls_handshake_failed += 1,
             Cause::Client | Cause::Relay => {}
         }
     }
@@ -666,6 +686,9 @@ impl Relay {
             "refused_not_lan": self.gate.refused_not_lan,
             "refused_busy": self.gate.refused_busy,
             "refused_dropped": s.refused_dropped,
+            "tls": self.tls.is_some(),
+            "tls_handshake_failed": s.tls_handshake_failed,
+            "refused_tls_closed": s.refused_tls_closed,
             "evicted": s.evicted,
             "upgraded": s.upgraded,
             "nip11_served": s.nip11_served,
