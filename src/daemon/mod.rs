@@ -42,8 +42,8 @@ pub enum DaemonError {
         held: String,
         given: String,
     },
-    #[error("--ssl: serving the API over TLS is not available in this version")]
-    TlsUnavailable,
+    #[error(transparent)]
+    ApiTls(#[from] crate::api::tls::TlsFileError),
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -67,7 +67,7 @@ impl DaemonError {
         match self {
             Self::OwnerMismatch { .. }
             | Self::Store(store::StoreOpenError::OwnerMismatch { .. })
-            | Self::TlsUnavailable
+            | Self::ApiTls(_)
             | Self::DataDir(DataDirError::OwnerKeyExists { .. }) => 2,
             _ => 1,
         }
@@ -137,9 +137,11 @@ fn ring_tier(tier: config::RingTier) -> crate::ring::RingTier {
 pub fn serve(config: &Config) -> Result<(), DaemonError> {
     let started = Instant::now();
     log::init(config.debug, std::env::var_os("JOURNAL_STREAM").is_some());
-    if config.tls.is_some() {
-        return Err(DaemonError::TlsUnavailable);
-    }
+    // `-s`: a missing or bad certificate or key stops the start, naming the file.
+    let api_tls = match &config.tls {
+        Some(files) => Some(crate::api::tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    };
     let dir = DataDir::open(&config.data_dir)?;
     let identity = load_identity(&dir, config.owner)?;
     let node_store = store::open(dir.path(), &config.board, &identity.owner)?;
@@ -178,7 +180,13 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
             allow_cgnat: config.allow_cgnat,
             allow_any: false,
         };
-        let (http, http_server) = crate::api::http::start(&api_socket(dir.path()), lan)?;
+        let (mut http, http_server) = crate::api::http::start(&api_socket(dir.path()), lan)?;
+        let (mut relay, ws_inbox) =
+            crate::api::ws::Relay::new(lan, &identity.owner, config.open_writes);
+        if let Some(acceptor) = api_tls {
+            http.serve_tls(acceptor.clone());
+            relay.serve_tls(acceptor);
+        }
         let info = run::NodeInfo {
             owner: identity.owner,
             node_id: identity.node.public(),
@@ -229,7 +237,7 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
                 node,
                 mesh,
                 retention,
-                ws: crate::api::ws::Relay::new(lan, &identity.owner, config.open_writes),
+                ws: (relay, ws_inbox),
                 http,
                 sync: config.store_sync,
             },
