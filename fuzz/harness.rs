@@ -12,6 +12,7 @@ use nostrp2p::api::http::routes::{publish, req::UpstreamFilter};
 use nostrp2p::api::http::scan::RequestScanner;
 use nostrp2p::api::ws::conn::parse_head_for_fuzzing;
 use nostrp2p::api::ws::proto::ClientMessage;
+use nostrp2p::daemon::tls::{FrameDecoder, FrameError, encode_frame};
 use nostrp2p::mesh::fragment::{Frame, Reassembly};
 use nostrp2p::mesh::membership::Msg;
 use nostrp2p::mesh::wire::{Header, NodeId};
@@ -35,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mesh_datagram", mesh_datagram),
     ("membership_msg", membership_msg),
     ("fragment", fragment),
+    ("tls_frame", tls_frame),
 ];
 
 /// A NIP-01 event as a client or peer sends it: parse, then check id and signature.
@@ -180,4 +182,92 @@ pub fn fragment(data: &[u8]) -> bool {
         }
     }
     all_ok && completed > 0
+}
+
+/// Most chunk sizes a `tls_frame` input names; the sizes repeat over the stream.
+const TLS_FRAME_CUTS_MAX: usize = 16;
+
+/// Bytes per unit of a `tls_frame` chunk size: a size byte of 255 is 2805 bytes, more than
+/// one largest frame, so a chunk can hold a whole frame and parts of two others.
+const TLS_FRAME_CUT_UNIT: usize = 11;
+
+/// The mesh's TLS fallback framing (`daemon::tls::FrameDecoder`) as a link's reads feed it.
+/// Input: `[n][n chunk sizes][stream]`, `n` taken mod [`TLS_FRAME_CUTS_MAX`] + 1, each size
+/// byte × [`TLS_FRAME_CUT_UNIT`] bytes (0 pushes an empty read; all zero reads as `[0, 255]`),
+/// repeating until the stream ends. After every push the frames are drained as `pump` does, until `None` or an error
+/// (the link closes: nothing more is fed). Invariants: every frame is 1..=MAX_DATAGRAM bytes;
+/// after draining the decoder holds less than one largest frame, and while draining never
+/// more than that plus the last chunk; the frames re-encode to exactly the bytes consumed; an
+/// error names a length outside 1..=MAX_DATAGRAM. Accepted: no error, at least one frame,
+/// nothing left over.
+pub fn tls_frame(data: &[u8]) -> bool {
+    use nostrp2p::mesh::limits::MAX_DATAGRAM;
+    let Some((&n, rest)) = data.split_first() else {
+        return false;
+    };
+    let n = usize::from(n) % TLS_FRAME_CUTS_MAX + 1;
+    if rest.len() < n {
+        return false;
+    }
+    let (mut cuts, mut stream) = rest.split_at(n);
+    if cuts.iter().all(|&c| c == 0) {
+        // Empty reads only would never end; the stream goes in whole after one of them.
+        cuts = &[0, u8::MAX];
+    }
+    let wire = stream;
+    let mut dec = FrameDecoder::default();
+    let mut again = Vec::new();
+    let mut frames = 0usize;
+    let mut pushed = 0usize;
+    let mut failed = false;
+    'feed: for &cut in cuts.iter().cycle() {
+        if stream.is_empty() {
+            break;
+        }
+        let take = (usize::from(cut) * TLS_FRAME_CUT_UNIT).min(stream.len());
+        let (chunk, after) = stream.split_at(take);
+        stream = after;
+        let before = dec.buffered();
+        dec.push(chunk);
+        pushed += chunk.len();
+        assert_eq!(
+            dec.buffered(),
+            before + chunk.len(),
+            "push keeps every byte"
+        );
+        loop {
+            assert!(
+                dec.buffered() < 2 + MAX_DATAGRAM + chunk.len(),
+                "bounded while draining"
+            );
+            match dec.next_frame() {
+                Ok(Some(frame)) => {
+                    assert!(
+                        (1..=MAX_DATAGRAM).contains(&frame.len()),
+                        "{} bytes",
+                        frame.len()
+                    );
+                    encode_frame(&frame, &mut again);
+                    frames += 1;
+                }
+                Ok(None) => break,
+                Err(FrameError::Length(len)) => {
+                    assert!(len == 0 || len > MAX_DATAGRAM, "refused length {len}");
+                    failed = true;
+                    break 'feed;
+                }
+            }
+        }
+        assert!(
+            dec.buffered() < 2 + MAX_DATAGRAM,
+            "at most one partial frame held"
+        );
+    }
+    let consumed = pushed - dec.buffered();
+    assert_eq!(
+        again,
+        wire[..consumed],
+        "frames re-encode to the bytes consumed"
+    );
+    !failed && frames > 0 && dec.buffered() == 0
 }

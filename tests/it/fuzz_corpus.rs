@@ -371,4 +371,47 @@ fn write_seed_corpus() {
         &record(0, &[2, 1, 0, 0, 0, 0, 1, b'x']),
     );
     put("fragment", "broken-empty-frame.bin", &record(0, &[]));
+
+    // `[n][n chunk sizes ×11 bytes][stream]` (fuzz/harness.rs `tls_frame`).
+    use nostrp2p::daemon::tls::encode_frame;
+    let mut wire = Vec::new();
+    for d in [&[0x01][..], &[0x22; 148], &[0x33; 1200]] {
+        encode_frame(d, &mut wire);
+    }
+    let with_cuts = |cuts: &[u8], stream: &[u8]| {
+        let mut input = vec![u8::try_from(cuts.len() - 1).expect("few cuts")];
+        input.extend_from_slice(cuts);
+        input.extend_from_slice(stream);
+        input
+    };
+    put(
+        "tls_frame",
+        "valid-one-chunk.bin",
+        &with_cuts(&[255], &wire),
+    );
+    put(
+        "tls_frame",
+        "valid-small-cuts.bin",
+        &with_cuts(&[0, 1], &wire[..153]),
+    );
+    put(
+        "tls_frame",
+        "valid-odd-cuts.bin",
+        &with_cuts(&[3, 0, 50, 7], &wire),
+    );
+    put(
+        "tls_frame",
+        "broken-zero-length.bin",
+        &with_cuts(&[255], &[0, 0, 1]),
+    );
+    put(
+        "tls_frame",
+        "broken-too-long.bin",
+        &with_cuts(&[255], &[0x04, 0xb1, 0]),
+    );
+    put(
+        "tls_frame",
+        "broken-partial.bin",
+        &with_cuts(&[1], &wire[..100]),
+    );
 }
