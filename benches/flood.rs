@@ -20,9 +20,10 @@
 //! from `/proc`), RSS (`VmRSS`, `VmHWM`), live heap and mesh counters are read around each
 //! phase.
 //!
-//! `cargo bench --bench flood -- --bench [--secs S] [--pps N] [--write-doc docs/benchmarks.md]`
-//! measures (release binary) and prints one JSON line; `--write-doc` also replaces the section
-//! between `<!-- BEGIN flood -->` and `<!-- END flood -->`. Without `--bench` (as
+//! `cargo bench --bench flood -- --bench [--secs S] [--pps N] [--mixes a,b]
+//! [--write-doc PAGE] [--bin DAEMON]` measures (release binary) and prints one JSON line;
+//! `--write-doc` also replaces the section between `<!-- BEGIN flood -->` and
+//! `<!-- END flood -->` (or appends one at the end of the page). Without `--bench` (as
 //! `cargo test --all-targets` runs it, debug binary) it floods a mix of all kinds at 2 000/s
 //! for about a second around one join and asserts the join completed and V dropped each kind.
 
@@ -790,8 +791,13 @@ fn main() {
     let mut phases = Vec::new();
     if measure {
         phases.push(phase(&v, &bin, None, pps, BASELINE_SECS, 1));
-        for mix in [Mix::Garbage, Mix::BadMac1, Mix::GoodMac1, Mix::CookieEcho] {
-            phases.push(phase(&v, &bin, Some(mix), pps, secs, 1));
+        // `--mixes a,b` runs only those (e.g. one mix at several rates); default all four.
+        let all = [Mix::Garbage, Mix::BadMac1, Mix::GoodMac1, Mix::CookieEcho];
+        let wanted: String = arg(&args, "--mixes").unwrap_or_default();
+        for mix in all {
+            if wanted.is_empty() || wanted.split(',').any(|w| w == mix.name()) {
+                phases.push(phase(&v, &bin, Some(mix), pps, secs, 1));
+            }
         }
     } else {
         phases.push(phase(&v, &bin, Some(Mix::Mixed), pps, secs, 1));
