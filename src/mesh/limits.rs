@@ -176,5 +176,51 @@ pub const HANDSHAKE_RATE: u32 = 20;
 /// Burst above [`HANDSHAKE_RATE`] per source IP (WireGuard's `packetsBurstable`).
 pub const HANDSHAKE_BURST: u32 = 5;
 
+/// Leading bits of an IPv4 source that share one prefix bucket: a /24 is the smallest block
+/// routed between networks (longer prefixes are filtered on the Internet), so an attacker who
+/// owns many addresses almost always owns whole /24s, while one home or office NAT is one /32.
+pub const HANDSHAKE_PREFIX_V4_BITS: u32 = 24;
+
+/// Leading bits of an IPv6 source that share one prefix bucket: RIPE-690 and most ISPs delegate
+/// a /56 to one customer site, so a /56 is "one subscriber" as a /32 is in IPv4 (per-/128
+/// buckets alone are useless against a host that owns 2⁷² addresses).
+pub const HANDSHAKE_PREFIX_V6_BITS: u32 = 56;
+
+/// Handshakes past the cookie accepted per second per source prefix: twice one address's
+/// [`HANDSHAKE_RATE`], so a prefix of a few nodes still rekeys at will, while a flooder owning
+/// the whole prefix gets no more than two addresses' worth.
+pub const PREFIX_HANDSHAKE_RATE: u32 = 2 * HANDSHAKE_RATE;
+
+/// Burst above [`PREFIX_HANDSHAKE_RATE`] per prefix: two addresses' bursts.
+pub const PREFIX_HANDSHAKE_BURST: u32 = 2 * HANDSHAKE_BURST;
+
+/// Source prefixes tracked: as [`RATE_LIMIT_SOURCES`] (a bucket refills in 250 ms, so only
+/// prefixes seen in the last quarter second are held); a full table refuses and counts as load.
+pub const RATE_LIMIT_PREFIXES: usize = RATE_LIMIT_SOURCES;
+
+/// Expensive handshakes (Noise state, BIP-340 binding check, three X25519) per second, all
+/// sources together, outside the known peers' reserve. One costs ≈ 110 µs on the 2-core EPYC
+/// VM and ≈ 400 µs on a Pi (BIP-340 ≈ 300 µs + the DHs), so 250/s is ≤ 3 % of a core on the VM
+/// and ≈ 10 % of a Pi core: the loop keeps ≥ 90 % for everything else whatever owns how many
+/// prefixes. Legitimate churn on a node is a few handshakes a minute, so this only binds in a
+/// flood, where strangers then compete for it (known peers have their own reserve).
+pub const HANDSHAKE_BUDGET: u32 = 250;
+
+/// Burst above [`HANDSHAKE_BUDGET`]: a fifth of a second's budget.
+pub const HANDSHAKE_BUDGET_BURST: u32 = HANDSHAKE_BUDGET / 5;
+
+/// Peers remembered as known (a handshake with them completed, so they proved their static
+/// key): their rekeys and reconnects draw on a reserve of their own, not on the shared budget.
+/// Room for every session ([`MAX_SESSIONS`]) and as many recent ones; the oldest is forgotten.
+pub const KNOWN_PEERS: usize = 2 * MAX_SESSIONS;
+
+/// Handshakes per second from one known peer's reserve (taken only from the source prefix it
+/// last completed from). A peer needs one per rekey (120 s) or retry (5 s); a forger in that
+/// same prefix can at most spend this, ≤ [`KNOWN_PEERS`] × this per second in all.
+pub const KNOWN_PEER_RATE: u32 = 1;
+
+/// Burst above [`KNOWN_PEER_RATE`]: crossing rekeys and a retry.
+pub const KNOWN_PEER_BURST: u32 = 3;
+
 /// Upper bound for any configured timer: keeps `Instant + Duration` far from overflow.
 pub const MAX_TIMER: Duration = Duration::from_secs(24 * 3600);

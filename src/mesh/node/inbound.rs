@@ -12,6 +12,7 @@ use super::super::limits::{
     CONFIRM_ATTEMPTS, CONFIRM_INTERVAL, HEADER_LEN, MAX_DATAGRAM, MAX_PLAINTEXT, PENDING_TIMEOUT,
     RATE_LIMIT_SOURCES,
 };
+use super::super::ratelimit::Admission;
 use super::super::session::handshake::binding_holds;
 use super::super::session::{KeySet, Role};
 use super::super::wire::{
@@ -49,7 +50,8 @@ impl MeshNode {
     }
 
     /// Responder side of IX message 1. Order: `mac1` → (under load) `mac2` or a cookie reply →
-    /// per-source rate → table room → Noise read (hashing only) → BIP-340 binding → DHs.
+    /// per-address rate → table room → Noise read (hashing only) and payload parse → known
+    /// peer's reserve, else per-prefix rate and the global budget → BIP-340 binding → DHs.
     fn handle_initiation(
         &mut self,
         now: Instant,
@@ -96,6 +98,16 @@ impl MeshNode {
             .read_message(init.noise, &mut buf)
             .map_err(|_| PeerFault::Noise)?;
         let theirs = HandshakePayload::decode(buf.get(..n).unwrap_or_default())?;
+        // The claimed node id is unverified here; it only picks the share to draw from, and a
+        // known peer's reserve is tied to the prefix it completed from (ratelimit.rs).
+        match self.limiter.admit(now, from.ip(), &theirs.node_id) {
+            Admission::Reserved | Admission::Shared => {}
+            Admission::PrefixLimited => return Err(PeerFault::RateLimited),
+            Admission::Overloaded => {
+                self.load.mark(now);
+                return Err(PeerFault::RateLimited);
+            }
+        }
         let remote_static = hs.get_remote_static().ok_or(PeerFault::Noise)?;
         self.stats.binding_checks = self.stats.binding_checks.saturating_add(1);
         if !binding_holds(&theirs.node_id, remote_static, &theirs.binding_sig) {
@@ -230,6 +242,7 @@ impl MeshNode {
         );
         self.stats.handshakes_completed = self.stats.handshakes_completed.saturating_add(1);
         let node = theirs.node_id;
+        self.limiter.note_completed(now, node, from.ip());
         self.install(now, (path, from), Claim::of(&theirs), keys)?;
         // The responder holds our keys only as pending until a transport packet proves we
         // completed: confirm at once, then each CONFIRM_INTERVAL until it answers.
@@ -328,6 +341,8 @@ impl MeshNode {
         };
         self.stats.handshakes_completed = self.stats.handshakes_completed.saturating_add(1);
         let node = p.claim.node;
+        // It proved its static key: its next handshakes draw on a known peer's reserve.
+        self.limiter.note_completed(now, node, from.ip());
         self.install(now, (path, from), p.claim, p.keys)?;
         // Answer so the initiator stops confirming.
         self.send_keepalive(now, node);
