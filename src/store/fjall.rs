@@ -109,11 +109,12 @@ pub const FJALL_MAX_FILES: usize = 64;
 
 /// Level-0 tables that trigger a compaction into level 1 (fjall's default is 4). With random
 /// keys (ids, authors, tags) every level-0 table overlaps all of level 1, so each compaction
-/// rewrites level 1: doubling the trigger halves those rewrites. Measured on 40 000 traffic-shaped
-/// events: 7.1x bytes written per record byte at 4, 5.7x at 8, 4.7x at 16 (docs/storage.md).
-/// Kept well below fjall's write stall at 20 level-0 runs, and at a level where a range scan
-/// merges few enough tables to stay fast on flash.
-pub const L0_THRESHOLD: u8 = 8;
+/// rewrites level 1: doubling the trigger halves those rewrites. Measured over 100 000
+/// traffic-shaped events (2026-11-25): 5.6x bytes written per record byte at 8, 4.5x at 16
+/// (docs/storage.md "Write amplification"). fjall starts delaying
+/// writes at 20 level-0 runs and halts them at 30; a compaction of the index keyspace takes
+/// seconds while a busy node adds about one 1 MiB table in that time, so 16 leaves room.
+pub const L0_THRESHOLD: u8 = 16;
 
 /// Keep every table's bloom filter in memory, at every level (fjall pins only level 0's). An
 /// unpinned filter goes through the block cache as one block per table (≈ 600 KB for the index
@@ -198,8 +199,9 @@ pub struct FjallConfig {
 /// The default separation threshold: below the typical compact record (≈ 300–500 B: ≈ 135 B of
 /// id, key, signature and varints, ≈ 35 B per `e`/`p` tag, then the content), so notes leave
 /// the LSM tree while reactions (≈ 210 B) stay inline; fjall's own default of 1 KiB would keep
-/// nearly every record inline. Measured over 94 000 traffic-shaped events: 4.3–4.9x bytes
-/// written per record byte with it, 9.3–9.5x without (`docs/storage.md` "Write amplification").
+/// nearly every record inline. Measured over 100 000 traffic-shaped events (2026-11-25, level-0
+/// trigger 16): 4.5x bytes written per record byte at 256, 4.4x at 64, where every record is a
+/// blob and a query reads a blob file per result (reactions included): kept at 256 for reads.
 pub const KV_SEPARATION_THRESHOLD: u32 = 256;
 
 impl Default for FjallConfig {

@@ -485,7 +485,7 @@ fn filters_below_level_0_stay_in_memory_so_point_reads_read_no_filter_blocks() {
         ..small_memtables()
     };
     let mut kv = FjallKv::open(dir.path().join("db"), config).unwrap();
-    for i in 0..6_000 {
+    for i in 0..12_000 {
         kv.write(batch(i, &[0; 40])).unwrap();
         if i % 64 == 63 {
             kv.persist().unwrap();
