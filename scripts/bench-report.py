@@ -37,9 +37,13 @@ def machine():
 LOAD = "?"
 
 
-def header(quick):
-    commit = sh("git", "rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+def header(quick, commit=None):
+    """The line every section starts with. `commit` names the tree measured when it is not the
+    working tree's HEAD (a clean export, or only other files uncommitted)."""
+    dirty = ""
+    if commit is None:
+        commit = sh("git", "rev-parse", "--short", "HEAD")
+        dirty = " (with uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
     date = datetime.date.today().isoformat()
     mode = "quick mode (short samples, figures indicative only)" if quick else "full run"
     return (
@@ -55,10 +59,10 @@ def estimate_ns(root, name):
     return data["median"]["point_estimate"]
 
 
-def store_section(r, quick):
+def store_section(r, quick, commit=None):
     f, m = r["fjall"], r["memory"]
     n = r["events_stored"]
-    lines = [header(quick), "",
+    lines = [header(quick, commit), "",
              f"{r['events_generated']:,} events generated, {n:,} stored after replacements and deletions; "
              f"JSON {r['json_bytes_per_event']:.0f} B/event, compact record {r['record_bytes_per_event']:.0f} B/event.", "",
              "| figure | fjall (SD-card tuning) | baseline: same engine in memory | ratio |", "|---|---|---|---|",
@@ -126,9 +130,7 @@ def mesh_section(r, quick, commit=None):
     `commit` names the tree measured when it is not the working tree's HEAD (a clean export)."""
     k = lambda x: f"{x / 1000:,.0f} k/s"
     mbs = lambda x: f"{x:,.0f} MB/s"
-    head = header(quick)
-    if commit:
-        head = re.sub(r"commit `[^`]*`( \(with uncommitted changes\))?", f"commit `{commit}`", head)
+    head = header(quick, commit)
     if r.get("cpu_share") is not None:
         head += (f" The benchmark's thread was on a core {100 * r['cpu_share']:.0f} % of its wall time "
                  f"(load average at its end {' '.join(r.get('loadavg_end', '?').split()[:3])}): times are medians "
@@ -188,11 +190,11 @@ def mesh_section(r, quick, commit=None):
     return "\n".join(lines)
 
 
-def mesh_only():
-    """`bench-report.py --mesh-only FILE --doc DOC [--load L] [--quick 1]`: writes the mesh
-    section alone, leaving every other section as it is."""
+def section_only(name, render):
+    """`bench-report.py --NAME-only FILE --doc DOC [--load L] [--quick 1] [--commit C]`: writes
+    the NAME section alone from a bench's JSON line, leaving every other section as it is."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mesh-only", type=pathlib.Path, required=True)
+    ap.add_argument(f"--{name}-only", dest="json", type=pathlib.Path, required=True)
     ap.add_argument("--doc", type=pathlib.Path, required=True)
     ap.add_argument("--load", default="?")
     ap.add_argument("--quick", type=int, default=0)
@@ -200,9 +202,9 @@ def mesh_only():
     a = ap.parse_args()
     global LOAD
     LOAD = a.load
-    r = json.loads(a.mesh_only.read_text())
-    a.doc.write_text(replace_section(a.doc.read_text(), "mesh", mesh_section(r, a.quick, a.commit)))
-    print(f"docs updated: mesh, handshake p50 {r['handshake']['total_us_p50']:,.0f} µs")
+    r = json.loads(a.json.read_text())
+    a.doc.write_text(replace_section(a.doc.read_text(), name, render(r, a.quick, a.commit)))
+    print(f"docs updated: {name}")
 
 
 def main():
@@ -261,6 +263,8 @@ def main():
 
 if __name__ == "__main__":
     if any(arg.startswith("--mesh-only") for arg in sys.argv[1:]):
-        mesh_only()
+        section_only("mesh", mesh_section)
+    elif any(arg.startswith("--store-only") for arg in sys.argv[1:]):
+        section_only("store", store_section)
     else:
         main()
