@@ -89,9 +89,9 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsFileError> {
 
 /// ring's provider, cut to what clients need from a LAN server: ChaCha20-Poly1305 and
 /// AES-128-GCM (every current browser, curl and Python offer one of them; TLS 1.3 and 1.2),
-/// X25519 and P-256 key exchange, and ring's key loader, which signs with ECDSA P-256/P-384,
-/// RSA and Ed25519 keys. AES-256-GCM and P-384 key exchange are left out: no client needs
-/// them when these are offered.
+/// X25519 and P-256 key exchange, and keys that sign with ECDSA P-256/P-384, RSA or Ed25519.
+/// Built field by field, not from `ring::default_provider()`: naming that links every suite,
+/// group and verifier ring has, whatever is overridden.
 fn provider() -> CryptoProvider {
     use ring::cipher_suite as cs;
     CryptoProvider {
@@ -104,7 +104,40 @@ fn provider() -> CryptoProvider {
             cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         ],
         kx_groups: vec![ring::kx_group::X25519, ring::kx_group::SECP256R1],
-        ..ring::default_provider()
+        // No client certificates are asked for, so nothing is verified.
+        signature_verification_algorithms: rustls::crypto::WebPkiSupportedAlgorithms {
+            all: &[],
+            mapping: &[],
+        },
+        secure_random: &OsRandom,
+        key_provider: &CertificateKeys,
+    }
+}
+
+/// rustls' randomness (server randoms, session tickets) from the OS.
+#[derive(Debug)]
+struct OsRandom;
+
+impl rustls::crypto::SecureRandom for OsRandom {
+    // TLS randoms and ticket keys must be unpredictable to the network, so they cannot come
+    // from the node seed the sans-IO code derives from; this runs only in connection tasks.
+    #[allow(clippy::disallowed_methods)]
+    fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+        getrandom::fill(buf).map_err(|_| rustls::crypto::GetRandomFailed)
+    }
+}
+
+/// The keys certificate authorities issue certificates for: ECDSA P-256/P-384, RSA (PKCS#1
+/// or PKCS#8), Ed25519.
+#[derive(Debug)]
+struct CertificateKeys;
+
+impl rustls::crypto::KeyProvider for CertificateKeys {
+    fn load_private_key(
+        &self,
+        key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        ring::sign::any_supported_type(&key_der)
     }
 }
 
