@@ -9,8 +9,8 @@ use super::super::cookie;
 use super::super::error::PeerFault;
 use super::super::fragment::Frame;
 use super::super::limits::{
-    CONFIRM_ATTEMPTS, CONFIRM_INTERVAL, HEADER_LEN, MAX_DATAGRAM, MAX_PLAINTEXT, PENDING_TIMEOUT,
-    RATE_LIMIT_SOURCES,
+    CONFIRM_ATTEMPTS, CONFIRM_INTERVAL, DH_LEN, HEADER_LEN, MAX_DATAGRAM, MAX_PLAINTEXT,
+    PENDING_TIMEOUT, RATE_LIMIT_SOURCES,
 };
 use super::super::ratelimit::Admission;
 use super::super::session::handshake::binding_holds;
@@ -50,8 +50,9 @@ impl MeshNode {
     }
 
     /// Responder side of IX message 1. Order: `mac1` → (under load) `mac2` or a cookie reply →
-    /// per-address rate → table room → Noise read (hashing only) and payload parse → known
-    /// peer's reserve, else per-prefix rate and the global budget → BIP-340 binding → DHs.
+    /// per-address rate → table room → the clear payload's claimed node id → known peer's
+    /// reserve, else per-prefix rate and the global budget → Noise read (hashing only) →
+    /// BIP-340 binding → DHs.
     fn handle_initiation(
         &mut self,
         now: Instant,
@@ -88,6 +89,22 @@ impl MeshNode {
             return Err(PeerFault::HandshakeTableFull);
         }
 
+        // IX message 1 carries its payload in clear after `e` and `s` (docs/wire.md), so the
+        // claimed node id is read from the bytes: building a snow state derives public keys
+        // (X25519 operations), too much to spend on datagrams the admission below refuses.
+        // The claim is unverified; it only picks the share to draw from, and a known peer's
+        // reserve is tied to the prefix it completed from (ratelimit.rs).
+        let clear = init.noise.get(2 * DH_LEN..).unwrap_or_default();
+        let claimed = HandshakePayload::decode(clear)?.node_id;
+        match self.limiter.admit(now, from.ip(), &claimed) {
+            Admission::Reserved | Admission::Shared => {}
+            Admission::PrefixLimited => return Err(PeerFault::RateLimited),
+            Admission::Overloaded => {
+                self.load.mark(now);
+                return Err(PeerFault::RateLimited);
+            }
+        }
+
         let seed = self.draw_seed();
         let mut hs = self
             .identity
@@ -98,16 +115,6 @@ impl MeshNode {
             .read_message(init.noise, &mut buf)
             .map_err(|_| PeerFault::Noise)?;
         let theirs = HandshakePayload::decode(buf.get(..n).unwrap_or_default())?;
-        // The claimed node id is unverified here; it only picks the share to draw from, and a
-        // known peer's reserve is tied to the prefix it completed from (ratelimit.rs).
-        match self.limiter.admit(now, from.ip(), &theirs.node_id) {
-            Admission::Reserved | Admission::Shared => {}
-            Admission::PrefixLimited => return Err(PeerFault::RateLimited),
-            Admission::Overloaded => {
-                self.load.mark(now);
-                return Err(PeerFault::RateLimited);
-            }
-        }
         let remote_static = hs.get_remote_static().ok_or(PeerFault::Noise)?;
         self.stats.binding_checks = self.stats.binding_checks.saturating_add(1);
         if !binding_holds(&theirs.node_id, remote_static, &theirs.binding_sig) {

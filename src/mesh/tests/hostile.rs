@@ -2,15 +2,17 @@
 //! it emit an event.
 
 use core::cell::RefCell;
-use core::net::SocketAddr;
+use core::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use super::super::limits::{HEADER_LEN, MAX_DATAGRAM};
-use super::super::wire::{COOKIE_REPLY_LEN, INITIATION_LEN, MIN_TRANSPORT_LEN};
+use super::super::cookie::{self, NetworkKeys};
+use super::super::limits::{DH_LEN, HANDSHAKE_BUDGET_BURST, HEADER_LEN, MAC_LEN, MAX_DATAGRAM};
+use super::super::wire::{COOKIE_REPLY_LEN, Header, INITIATION_LEN, MAC1_AT, MIN_TRANSPORT_LEN};
 use super::super::{MeshNode, PathId};
-use super::{Pair, Side, keys, test_config};
+use super::{COOKIE_REPLY, Pair, Side, TEST_NETWORK, keys, test_config};
 
 /// Byte strings that reach past the header check: a valid first byte and zero flags, with
 /// random lengths around each type's size.
@@ -109,4 +111,125 @@ fn damaged_real_datagrams_never_produce_events() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Where an initiation carries the binding signature: header, `e`, `s`, then the payload's
+/// version byte and node id (docs/wire.md "Handshake payload").
+const BINDING_SIG_AT: usize = HEADER_LEN + 2 * DH_LEN + 1 + 32;
+
+/// Writes `mac1` (and `mac2` with `cookie`) into an initiation, as any member of the network can.
+fn seal_macs(net: &NetworkKeys, packet: &mut [u8; INITIATION_LEN], cookie: Option<&cookie::Mac>) {
+    let (covered, macs) = packet.split_at_mut(MAC1_AT);
+    let mac1 = net.mac1(covered);
+    let mac2 = cookie
+        .and_then(|c| cookie::mac2(c, &[covered, &mac1]))
+        .unwrap_or([0; MAC_LEN]);
+    macs[..MAC_LEN].copy_from_slice(&mac1);
+    macs[MAC_LEN..].copy_from_slice(&mac2);
+}
+
+/// Sends `packet` to `node` from `from` as a forger who owns that address (the bench's cookie
+/// echo): a cookie reply is opened and the initiation resent with its `mac2`. Everything else
+/// `node` sends is dropped.
+fn cookie_echo(
+    node: &mut MeshNode,
+    net: &NetworkKeys,
+    now: Instant,
+    from: SocketAddr,
+    packet: &[u8; INITIATION_LEN],
+) {
+    let mut packet = *packet;
+    seal_macs(net, &mut packet, None);
+    node.handle_datagram(now, PathId::Udp, from, &packet);
+    let mut replies = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        if t.dst == from && t.bytes.first() == Some(&COOKIE_REPLY) {
+            replies.push(t.bytes);
+        }
+    }
+    let mut mac1 = [0u8; MAC_LEN];
+    mac1.copy_from_slice(&packet[MAC1_AT..MAC1_AT + MAC_LEN]);
+    for reply in replies {
+        let header = Header::decode(&reply).unwrap();
+        let cookie = net
+            .open_cookie(header.counter, &mac1, &reply[HEADER_LEN..])
+            .unwrap();
+        seal_macs(net, &mut packet, Some(&cookie));
+        node.handle_datagram(now, PathId::Udp, from, &packet);
+    }
+    while node.poll_transmit().is_some() {}
+}
+
+/// Delivers datagrams between `x` (at `x_addr`) and `y` (at `y_addr`) until none is left.
+fn exchange(
+    x: &mut MeshNode,
+    x_addr: SocketAddr,
+    y: &mut MeshNode,
+    y_addr: SocketAddr,
+    now: Instant,
+) {
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(t) = x.poll_transmit() {
+            moved = true;
+            if t.dst == y_addr {
+                y.handle_datagram(now, t.path, x_addr, &t.bytes);
+            }
+        }
+        while let Some(t) = y.poll_transmit() {
+            moved = true;
+            if t.dst == x_addr {
+                x.handle_datagram(now, t.path, y_addr, &t.bytes);
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("traffic did not settle");
+}
+
+#[test]
+fn a_known_peer_reconnects_while_forgers_from_many_prefixes_spend_the_budget() {
+    let mut p = Pair::connected();
+    let net = NetworkKeys::new(TEST_NETWORK);
+    // The forgers' initiation: a real one of a third node, its binding signature damaged.
+    let mut c = MeshNode::new(test_config(), &keys(9), [9; 32]).unwrap();
+    c.connect(p.now, PathId::Udp, p.b.addr).unwrap();
+    let mut forged: [u8; INITIATION_LEN] = c.poll_transmit().unwrap().bytes.try_into().unwrap();
+    forged[BINDING_SIG_AT] ^= 1;
+
+    // Each forger owns one address in its own /24, so only the global budget holds them.
+    let before = p.b.mesh.stats().clone();
+    let forgers = 2 * HANDSHAKE_BUDGET_BURST;
+    for i in 0..forgers {
+        let from = SocketAddr::from((Ipv4Addr::from((10 << 24) | (i << 8) | 1), 4000));
+        cookie_echo(&mut p.b.mesh, &net, p.now, from, &forged);
+    }
+    let after = p.b.mesh.stats().clone();
+    assert_eq!(
+        after.forged_identity - before.forged_identity,
+        u64::from(HANDSHAKE_BUDGET_BURST - 1),
+        "the budget's burst (less A's first handshake) reached the binding check, no more"
+    );
+    assert!(
+        after.rate_limited - before.rate_limited >= u64::from(forgers - HANDSHAKE_BUDGET_BURST)
+    );
+
+    // A stranger from a fresh prefix, at the same instant, waits for the budget.
+    let d_addr: SocketAddr = "203.0.113.40:20000".parse().unwrap();
+    let mut d = MeshNode::new(test_config(), &keys(10), [10; 32]).unwrap();
+    d.connect(p.now, PathId::Udp, p.b.addr).unwrap();
+    exchange(&mut d, d_addr, &mut p.b.mesh, p.b.addr, p.now);
+    assert!(
+        !d.is_connected(&p.b.id()),
+        "the spent budget refuses strangers"
+    );
+
+    // A, which completed a handshake with B before, restarts and reconnects from its prefix
+    // at the same instant: its reserve admits it.
+    let completed = p.b.mesh.stats().handshakes_completed;
+    p.a.mesh = MeshNode::new(test_config(), &keys(1), [12; 32]).unwrap();
+    p.connect();
+    assert_eq!(p.b.mesh.stats().handshakes_completed, completed + 1);
 }
