@@ -42,6 +42,31 @@ pub const TLS_REDIAL: Duration = Duration::from_secs(30);
 /// Bytes of one persisted entry: node key, address family, 16 address bytes, port.
 const BOOK_ENTRY_LEN: usize = 32 + 1 + 16 + 2;
 
+/// Receive buffer asked of the kernel for the mesh socket. The loop is one thread; while it
+/// works through a burst (a handshake flood past the cookie, a 64 KiB message of 57 datagrams
+/// from each of several peers) the kernel queues what arrives, and drops it once the buffer is
+/// full, legitimate handshakes included. The kernel charges each queued datagram its buffer's
+/// true size (≈ 0.7–1 KiB for a 234-byte initiation), so Linux's default
+/// (`net.core.rmem_default`, 208 KiB) queues a few hundred; asking 1 MiB gets 2 MiB (Linux
+/// doubles the request for its bookkeeping), a few thousand, ≈ 0.2 s of a 10 000/s flood. The
+/// kernel caps the request at `net.core.rmem_max` (stock Linux: 208 KiB, so a board needs
+/// `sysctl net.core.rmem_max=1048576` for it to take effect); `/status` shows what it reports
+/// (`udp_recv_buffer`, the doubled size).
+pub const UDP_RECV_BUFFER: usize = 1 << 20;
+
+/// Binds the mesh's UDP socket with a receive buffer of [`UDP_RECV_BUFFER`] (best effort: a
+/// kernel that refuses leaves its default, logged), non-blocking, for the loop.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        log::warn!("mesh: cannot set the UDP receive buffer to {UDP_RECV_BUFFER} B: {e}");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// What the loop counts about the socket itself.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SocketCounters {
@@ -68,6 +93,9 @@ pub struct Mesh {
     fallback_at: Option<Instant>,
     /// Drop every UDP send (test-only: plays a node whose UDP is blocked).
     drop_udp: bool,
+    /// The mesh socket's receive buffer as the kernel reports it (`SO_RCVBUF`), read on the
+    /// first flush.
+    udp_recv_buffer: Option<usize>,
 }
 
 /// Resolves the `-b` peers to addresses (at start, before the loop: a blocking lookup is fine
@@ -128,6 +156,7 @@ impl Mesh {
             boot: boot.to_vec(),
             fallback_at: (!boot.is_empty()).then(|| now + TLS_FALLBACK_AFTER),
             drop_udp: false,
+            udp_recv_buffer: None,
         })
     }
 
@@ -189,6 +218,9 @@ impl Mesh {
         now: Instant,
     ) {
         self.check_fallback(tls, now);
+        if self.udp_recv_buffer.is_none() {
+            self.udp_recv_buffer = socket2::SockRef::from(socket).recv_buffer_size().ok();
+        }
         while let Some(t) = self.overlay.poll_transmit() {
             if let PathId::Tls(link) = t.path {
                 tls.send(link, t.bytes);
@@ -319,7 +351,7 @@ impl Mesh {
         let o = self.overlay.stats();
         let r = o.relay;
         let c = self.counters;
-        serde_json::json!({
+        let mut status = serde_json::json!({
             "peers": peers.len(),
             "active_view": self.overlay.active_len(),
             "passive_view": self.overlay.passive().count(),
@@ -368,7 +400,10 @@ impl Mesh {
                 "send_dropped": r.send_dropped,
                 "bad_relay_from": r.bad_relay_from,
             },
-        })
+        });
+        // Outside the macro: one more key there passes serde_json's recursion limit.
+        status["udp_recv_buffer"] = serde_json::json!(self.udp_recv_buffer);
+        status
     }
 }
 
