@@ -274,13 +274,11 @@ fn api_socket(data_dir: &std::path::Path) -> PathBuf {
 async fn bind(config: &Config) -> Result<run::Sockets, DaemonError> {
     let mesh_addr = config.listen;
     let api_addr = config.api_addr();
-    let mesh = tokio::net::UdpSocket::bind(mesh_addr)
-        .await
-        .map_err(|source| DaemonError::Bind {
-            what: "the mesh (UDP)",
-            addr: mesh_addr,
-            source,
-        })?;
+    let mesh = self::mesh::bind_udp(mesh_addr).map_err(|source| DaemonError::Bind {
+        what: "the mesh (UDP)",
+        addr: mesh_addr,
+        source,
+    })?;
     let api = tokio::net::TcpListener::bind(api_addr)
         .await
         .map_err(|source| DaemonError::Bind {
