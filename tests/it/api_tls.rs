@@ -293,3 +293,52 @@ fn a_missing_empty_or_mismatched_certificate_stops_the_start_naming_the_file() {
         );
     }
 }
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_and_counted() {
+    // `api::tls::TLS_HANDSHAKE_TIMEOUT`.
+    const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = make_pki(
+        &tmp.path().join("pki"),
+        &["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+    );
+    let server = Server::start(
+        &tmp.path().join("node"),
+        &[
+            "-s",
+            "--tls-cert",
+            pki.cert.to_str().expect("utf-8"),
+            "--tls-key",
+            pki.key.to_str().expect("utf-8"),
+        ],
+    );
+    let started = std::time::Instant::now();
+    // Silent TCP connections to both TLS ports: no ClientHello ever.
+    let mut silent: Vec<TcpStream> = [server.port + 1, server.port + 2]
+        .iter()
+        .map(|p| TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, *p))).expect("connect"))
+        .collect();
+    for s in &mut silent {
+        s.set_read_timeout(Some(HANDSHAKE_TIMEOUT * 3))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        let n = s.read(&mut byte).unwrap_or(0);
+        assert_eq!(n, 0, "the node sent bytes to a client that sent none");
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= HANDSHAKE_TIMEOUT - Duration::from_millis(500) && took < HANDSHAKE_TIMEOUT * 2,
+        "closed after {took:?}"
+    );
+    let (code, body) = curl(&pki.ca, server.port + 1, "/status", None);
+    assert_eq!(code, 200);
+    let status: Value = serde_json::from_slice(&body).expect("status JSON");
+    assert_eq!(
+        status["http"]["closed"]["tls_handshake_failed"], 1,
+        "{}",
+        status["http"]
+    );
+    assert_eq!(status["ws"]["tls_handshake_failed"], 1, "{}", status["ws"]);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}
