@@ -34,6 +34,7 @@ use super::node::{LinkId, MeshEvent, MeshNode, PathId, Transmit};
 use super::wire::NodeId;
 use super::{ConnectError, SendError};
 
+mod book;
 mod liveness;
 mod msg;
 mod punch;
@@ -202,7 +203,7 @@ pub struct Overlay {
     pending: BTreeMap<NodeId, Pending>,
     /// Sessions that are neither active nor pending, and when they are closed.
     transient: BTreeMap<NodeId, Instant>,
-    book: BTreeMap<NodeId, BookEntry>,
+    book: book::AddressBook,
     boot: heapless::Vec<SocketAddr, BOOT_MAX>,
     shuffle_at: Option<Instant>,
     keepalive_at: Option<Instant>,
@@ -242,7 +243,7 @@ impl Overlay {
             passive: BTreeMap::new(),
             pending: BTreeMap::new(),
             transient: BTreeMap::new(),
-            book: BTreeMap::new(),
+            book: book::AddressBook::new(),
             boot: heapless::Vec::new(),
             shuffle_at: None,
             keepalive_at: None,

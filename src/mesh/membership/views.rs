@@ -155,8 +155,8 @@ impl Overlay {
                 {
                     self.forget(oldest);
                 }
-                self.book.insert(node, BookEntry { addr, seen: now });
-                true
+                // Room was made above, so the insert holds.
+                self.book.insert(node, BookEntry { addr, seen: now })
             }
         };
         if changed && announce {
