@@ -168,8 +168,9 @@ def mesh_section(r, quick, commit=None):
               f"| heap per established session, hub with {m['sessions']} sessions (session map entry with both key sets, "
               f"index map, snow's keys, B-tree slack; `size_of` of the entry is in docs/wire.md \"Memory per session\") "
               f"| **{m['heap_per_session_bytes']:,.0f} B** | ≤ 2 KiB |",
-              f"| heap per address-book entry, {m['book_entries_fed']:,} fed, {m['book_entries_held']:,} kept "
-              f"(`ADDRESS_BOOK_MAX`); `size_of` key + `BookEntry` = {m['size_of_book_entry']} B | **{m['heap_per_book_entry_bytes']:,.0f} B** | ≤ 128 B |",
+              f"| heap per address-book entry: the book's one allocation of `ADDRESS_BOOK_MAX` entries, made when the "
+              f"overlay is built, ÷ that cap ({m['book_entries_fed']:,} fed, {m['book_entries_held']:,} kept, nothing "
+              f"allocated while filling); `size_of` key + `BookEntry` = {m['size_of_book_entry']} B | **{m['heap_per_book_entry_bytes']:,.0f} B** | ≤ 128 B |",
               f"| inline: `size_of::<MeshNode>()` / `size_of::<Overlay>()` (the overlay holds the node) "
               f"| {m['size_of_mesh_node']:,} B / {m['size_of_overlay']:,} B | |"]
     f = r["forged"]

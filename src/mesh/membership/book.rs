@@ -56,7 +56,7 @@ impl AddressBook {
         Some(self.entries.remove(i).1)
     }
 
-    /// Bytes the book holds on the heap (its one allocation), for the memory figures.
+    /// Bytes the book holds on the heap (its one allocation).
     pub(super) fn heap_bytes(&self) -> usize {
         self.entries.capacity() * core::mem::size_of::<(NodeId, BookEntry)>()
     }

@@ -300,6 +300,13 @@ impl Overlay {
         self.book.iter().map(|(n, e)| (*n, *e))
     }
 
+    /// Bytes the address book holds on the heap: one allocation of [`ADDRESS_BOOK_MAX`]
+    /// entries made when the overlay is built, whatever it holds (for the memory figures).
+    #[must_use]
+    pub fn address_book_heap_bytes(&self) -> usize {
+        self.book.heap_bytes()
+    }
+
     /// Our NAT's mapping behaviour so far.
     #[must_use]
     pub fn nat_type(&self) -> NatType {
