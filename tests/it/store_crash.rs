@@ -27,9 +27,19 @@ const CYCLE_ENV: &str = "NOSTRP2P_CRASH_CHILD_CYCLE";
 /// Kill cycles in a normal test run: enough to land kills during open, recovery, writes,
 /// commits and background flushes, fast enough for every `cargo test` (≈ 0.3 s per cycle).
 const DEFAULT_CYCLES: u32 = 20;
-/// The kill comes at a uniform random moment in [0, this) after the child starts: the child
-/// needs ≈ 50–100 ms to start and recover, then commits a batch every few milliseconds.
+/// The kill comes at a uniform random moment in [0, this) after the child has opened the store
+/// (it then commits a batch every few milliseconds), or, every [`KILL_AT_START_EVERY`]th cycle,
+/// after it was started, so that kills land during open and recovery too. Counting from the
+/// open keeps the mix the same on a loaded machine, where starting and recovering take longer
+/// (at load 5, counting from the start left only 46 of 100 cycles any acknowledgement).
 const KILL_WITHIN: Duration = Duration::from_millis(300);
+/// Every this many cycles the kill is counted from the child's start instead of its open.
+const KILL_AT_START_EVERY: u32 = 4;
+/// Longest wait for a child to open the store before the cycle fails.
+const OPEN_WITHIN: Duration = Duration::from_secs(60);
+/// What the child prints once the store is open, at the end of a line (libtest's
+/// `test … ... ` has no newline, so the first line the child prints follows it).
+const READY: &str = "crash-child-opened";
 /// The child's pause between commits.
 const TURN_GAP: Duration = Duration::from_millis(1);
 /// Events per commit: a small loop turn.
@@ -57,6 +67,8 @@ fn child_writer() {
     let keys = Keys::from_secret_bytes([7; 32]).expect("a valid secret");
     let me = keys.public().to_hex();
     let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{READY}").expect("stdout");
+    stdout.flush().expect("stdout");
     let mut commits = store.usage().commits;
     for batch in 0..CHILD_MAX_BATCHES {
         let mut ids = Vec::with_capacity(BATCH);
@@ -140,11 +152,17 @@ fn acknowledged_events_survive_sigkill() {
             .expect("spawn the child");
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
+        let (opened, ready) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .filter_map(|l| l.strip_prefix(ACK).map(|h| EventId::from_hex(h.trim())))
+                .filter_map(|l| {
+                    if l.ends_with(READY) {
+                        let _ = opened.send(());
+                    }
+                    l.strip_prefix(ACK).map(|h| EventId::from_hex(h.trim()))
+                })
                 .collect::<Result<Vec<_>, _>>()
         });
         let errors = std::thread::spawn(move || {
@@ -153,6 +171,11 @@ fn acknowledged_events_survive_sigkill() {
             text
         });
         let kill_at = Duration::from_micros(rng.next_u64() % KILL_WITHIN.as_micros() as u64);
+        if cycle % KILL_AT_START_EVERY != 0 {
+            // A child that exits or fails before opening closes the channel: fall through, and
+            // its status is checked below.
+            let _ = ready.recv_timeout(OPEN_WITHIN);
+        }
         std::thread::sleep(kill_at);
         let exited_early = child.try_wait().expect("try_wait");
         child.kill().expect("SIGKILL"); // std sends SIGKILL on unix
