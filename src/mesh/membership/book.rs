@@ -66,9 +66,8 @@ impl AddressBook {
 mod tests {
     #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-    use std::time::Instant;
-
     use super::*;
+    use crate::mesh::tests::epoch;
 
     fn node(i: u16) -> NodeId {
         let mut b = [0u8; 32];
@@ -79,7 +78,7 @@ mod tests {
 
     #[test]
     fn stays_sorted_bounded_and_never_reallocates() {
-        let now = Instant::now();
+        let now = epoch();
         let entry = |port| BookEntry {
             addr: core::net::SocketAddr::from(([192, 0, 2, 1], port)),
             seen: now,
