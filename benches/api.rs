@@ -13,12 +13,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use nostrp2p::nostr::Event;
 use nostrp2p::sim::corpus::Corpus;
 use tungstenite::{Message, WebSocket};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{KillOnDrop, free_port};
 
 /// Connections publishing at once.
 const CONNECTIONS: usize = 4;
@@ -28,32 +32,9 @@ const WINDOW: usize = 128;
 type Ws = WebSocket<TcpStream>;
 
 struct Node {
-    child: Child,
+    child: KillOnDrop,
     ws_port: u16,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    // Three consecutive ports (P, P+1, P+2): probe P and its neighbours.
-    for _ in 0..64 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 65_000
-            && (1..=2).all(|d| std::net::TcpListener::bind(("127.0.0.1", p + d)).is_ok())
-            && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        {
-            return p;
-        }
-    }
-    panic!("no three free ports");
 }
 
 fn start_node(board: &str) -> Node {
@@ -75,7 +56,7 @@ fn start_node(board: &str) -> Node {
         }
     }
     Node {
-        child,
+        child: KillOnDrop(child),
         ws_port: port + 2,
         _dir: dir,
     }
@@ -181,7 +162,7 @@ fn main() {
 
     let node = start_node(board);
     std::thread::sleep(Duration::from_millis(500));
-    let (idle_rss, idle_threads) = rss_and_threads(node.child.id());
+    let (idle_rss, idle_threads) = rss_and_threads(node.child.0.id());
 
     let t = Instant::now();
     let chunk = events_n.div_ceil(CONNECTIONS);
@@ -201,7 +182,7 @@ fn main() {
     // deletion (the corpus is not ordered per connection); most events must be stored.
     assert!(ok * 10 >= events_n * 8, "{ok} of {events_n} stored");
     let ingest_rate = events_n as f64 / ingest_secs;
-    let (loaded_rss, loaded_threads) = rss_and_threads(node.child.id());
+    let (loaded_rss, loaded_threads) = rss_and_threads(node.child.0.id());
 
     // REQ → EOSE over the filled store, one request at a time.
     let mut ws = connect(port);

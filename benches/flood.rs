@@ -33,7 +33,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -49,6 +49,10 @@ use nostrp2p::mesh::{Caps, NodeId, SessionIndex};
 use nostrp2p::nostr::{PubKey, Signature};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{KillOnDrop, free_port};
 
 /// The network both V and L run; the flooder derives `mac1` from it as any attacker could.
 const NETWORK_ID: &str = "flood-bench";
@@ -112,33 +116,10 @@ impl Mix {
 
 /// A daemon we started; killed on drop.
 struct Daemon {
-    child: Child,
+    child: KillOnDrop,
     port: u16,
     node_id: String,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    // Three consecutive ports (UDP and TCP P, TCP P+1 and P+2): probe P and its neighbours.
-    for _ in 0..64 {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 65_000
-            && (1..=2).all(|d| std::net::TcpListener::bind(("127.0.0.1", p + d)).is_ok())
-            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        {
-            return p;
-        }
-    }
-    panic!("no three free ports");
 }
 
 /// Starts the daemon and waits for its banner; `boot` is V's mesh address for a joiner.
@@ -178,7 +159,7 @@ fn start_daemon(bin: &str, boot: Option<SocketAddr>) -> Daemon {
         }
     }
     Daemon {
-        child,
+        child: KillOnDrop(child),
         port,
         node_id: node_id.expect("node id in the banner"),
         _dir: dir,
@@ -564,7 +545,7 @@ fn phase(
         "flood: phase {} for {secs} s",
         mix.map_or("none", Mix::name)
     );
-    let pid = v.child.id();
+    let pid = v.child.0.id();
     let before = counters(&status(v.port));
     let (rss_before, _) = rss(pid);
     let heap_before = status(v.port)["heap_bytes"].as_u64().unwrap_or(0);
@@ -606,7 +587,7 @@ fn phase(
     let s = status(v.port);
     let after = counters(&s);
     assert!(
-        v.child.id() == pid && std::fs::metadata(format!("/proc/{pid}")).is_ok(),
+        v.child.0.id() == pid && std::fs::metadata(format!("/proc/{pid}")).is_ok(),
         "V died"
     );
     ready.sort_by(f64::total_cmp);
@@ -786,7 +767,7 @@ fn main() {
         arg(&args, "--bin").unwrap_or_else(|| env!("CARGO_BIN_EXE_nostrp2p").to_owned());
     let v = start_daemon(&bin, None);
     std::thread::sleep(Duration::from_millis(500));
-    let (rss_start, _) = rss(v.child.id());
+    let (rss_start, _) = rss(v.child.0.id());
 
     let mut phases = Vec::new();
     if measure {
@@ -802,10 +783,10 @@ fn main() {
     } else {
         phases.push(phase(&v, &bin, Some(Mix::Mixed), pps, secs, 1));
     }
-    let cpu0 = cpu_secs(v.child.id());
+    let cpu0 = cpu_secs(v.child.0.id());
     std::thread::sleep(SETTLE);
-    let settle_cpu = (cpu_secs(v.child.id()) - cpu0) / SETTLE.as_secs_f64() * 100.0;
-    let (rss_after, hwm) = rss(v.child.id());
+    let settle_cpu = (cpu_secs(v.child.0.id()) - cpu0) / SETTLE.as_secs_f64() * 100.0;
+    let (rss_after, hwm) = rss(v.child.0.id());
     let report = serde_json::json!({
         "network_id": NETWORK_ID,
         "board": BOARD,
