@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
+use tokio_rustls::rustls::crypto::{CryptoProvider, SecureRandom, ring};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
@@ -56,7 +56,13 @@ pub enum TlsFileError {
 }
 
 /// The acceptor for P+1 and P+2 from the certificate chain at `cert` and the key at `key`.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsFileError> {
+/// `random` is rustls' randomness (server randoms, session tickets): it must be unpredictable to
+/// the network, so it cannot be derived from the node seed; the daemon passes the OS's.
+pub fn acceptor(
+    cert: &Path,
+    key: &Path,
+    random: &'static dyn SecureRandom,
+) -> Result<TlsAcceptor, TlsFileError> {
     let chain = read_pem(cert)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain)
         .collect::<Result<_, _>>()
@@ -78,7 +84,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsFileError> {
         key: key.to_owned(),
         source,
     };
-    let config = ServerConfig::builder_with_provider(Arc::new(provider()))
+    let config = ServerConfig::builder_with_provider(Arc::new(provider(random)))
         .with_safe_default_protocol_versions()
         .map_err(mismatch)?
         .with_no_client_auth()
@@ -92,7 +98,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsFileError> {
 /// X25519 and P-256 key exchange, and keys that sign with ECDSA P-256/P-384, RSA or Ed25519.
 /// Built field by field, not from `ring::default_provider()`: naming that links every suite,
 /// group and verifier ring has, whatever is overridden.
-fn provider() -> CryptoProvider {
+fn provider(random: &'static dyn SecureRandom) -> CryptoProvider {
     use ring::cipher_suite as cs;
     CryptoProvider {
         cipher_suites: vec![
@@ -109,21 +115,8 @@ fn provider() -> CryptoProvider {
             all: &[],
             mapping: &[],
         },
-        secure_random: &OsRandom,
+        secure_random: random,
         key_provider: &CertificateKeys,
-    }
-}
-
-/// rustls' randomness (server randoms, session tickets) from the OS.
-#[derive(Debug)]
-struct OsRandom;
-
-impl rustls::crypto::SecureRandom for OsRandom {
-    // TLS randoms and ticket keys must be unpredictable to the network, so they cannot come
-    // from the node seed the sans-IO code derives from; this runs only in connection tasks.
-    #[allow(clippy::disallowed_methods)]
-    fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
-        getrandom::fill(buf).map_err(|_| rustls::crypto::GetRandomFailed)
     }
 }
 
@@ -172,6 +165,16 @@ fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> TlsFileError {
 mod tests {
     use super::*;
 
+    /// These tests fail before any TLS work, so no randomness is ever asked for.
+    #[derive(Debug)]
+    struct NoRandom;
+
+    impl SecureRandom for NoRandom {
+        fn fill(&self, _: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+            Err(rustls::crypto::GetRandomFailed)
+        }
+    }
+
     #[test]
     fn missing_empty_and_garbage_files_name_their_path() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -179,14 +182,14 @@ mod tests {
             dir.path().join("fullchain.pem"),
             dir.path().join("privkey.pem"),
         );
-        let err = acceptor(&cert, &key).err().expect("missing");
+        let err = acceptor(&cert, &key, &NoRandom).err().expect("missing");
         assert!(matches!(err, TlsFileError::Read { .. }), "{err}");
         assert!(err.to_string().contains("fullchain.pem"), "{err}");
         std::fs::write(&cert, b"not pem\n").expect("write");
-        let err = acceptor(&cert, &key).err().expect("garbage");
+        let err = acceptor(&cert, &key, &NoRandom).err().expect("garbage");
         assert!(matches!(err, TlsFileError::NoCertificate { .. }), "{err}");
         std::fs::write(&cert, vec![b'x'; PEM_FILE_MAX as usize + 1]).expect("write");
-        let err = acceptor(&cert, &key).err().expect("large");
+        let err = acceptor(&cert, &key, &NoRandom).err().expect("large");
         assert!(matches!(err, TlsFileError::TooLarge { .. }), "{err}");
     }
 }

@@ -139,7 +139,11 @@ pub fn serve(config: &Config) -> Result<(), DaemonError> {
     log::init(config.debug, std::env::var_os("JOURNAL_STREAM").is_some());
     // `-s`: a missing or bad certificate or key stops the start, naming the file.
     let api_tls = match &config.tls {
-        Some(files) => Some(crate::api::tls::acceptor(&files.cert, &files.key)?),
+        Some(files) => Some(crate::api::tls::acceptor(
+            &files.cert,
+            &files.key,
+            &tls::OsRandom,
+        )?),
         None => None,
     };
     let dir = DataDir::open(&config.data_dir)?;

@@ -539,9 +539,10 @@ fn provider() -> CryptoProvider {
     }
 }
 
-/// rustls' randomness (client and server randoms, session ids) from the OS.
+/// rustls' randomness (client and server randoms, session ids, tickets) from the OS: for the
+/// links here and, passed in by the daemon, the API's TLS (`api::tls::acceptor`).
 #[derive(Debug)]
-struct OsRandom;
+pub(crate) struct OsRandom;
 
 impl crypto::SecureRandom for OsRandom {
     fn fill(&self, buf: &mut [u8]) -> Result<(), crypto::GetRandomFailed> {
