@@ -22,7 +22,7 @@ use tungstenite::{Message, WebSocket};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{KillOnDrop, free_port};
+use support::{KillOnDrop, free_port, proc_status};
 
 /// Connections publishing at once.
 const CONNECTIONS: usize = 4;
@@ -104,16 +104,10 @@ fn publish(port: u16, events: &[String]) -> (usize, usize) {
 }
 
 fn rss_and_threads(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:") * 1024, field("Threads:"))
+    (
+        proc_status(pid, "VmRSS:") * 1024,
+        proc_status(pid, "Threads:"),
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -52,7 +52,7 @@ use rand_core::{RngCore, SeedableRng};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{KillOnDrop, free_port};
+use support::{KillOnDrop, free_port, proc_status};
 
 /// The network both V and L run; the flooder derives `mac1` from it as any attacker could.
 const NETWORK_ID: &str = "flood-bench";
@@ -220,17 +220,10 @@ fn runq_wait_secs(pid: u32) -> f64 {
 
 /// (`VmRSS`, `VmHWM`) in bytes.
 fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        proc_status(pid, "VmRSS:") * 1024,
+        proc_status(pid, "VmHWM:") * 1024,
+    )
 }
 
 /// A well-formed initiation from a made-up node: random ephemeral and static keys, random node

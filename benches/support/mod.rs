@@ -22,6 +22,18 @@ pub fn free_port() -> u16 {
     panic!("no three free ports");
 }
 
+/// The number of a `/proc/PID/status` line (`VmRSS:`, `VmHWM:`, `Threads:`…), 0 if absent;
+/// memory lines are in KiB.
+pub fn proc_status(pid: u32, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// A child process killed and reaped when this drops, so a failed bench leaves no daemon.
 pub struct KillOnDrop(pub Child);
 
