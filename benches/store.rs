@@ -31,26 +31,20 @@ fn main() {
         rss_probe(args.get(i + 1).expect("--rss-probe DIR"));
         return;
     }
-    if let Some(i) = args.iter().position(|a| a == "--write-and-abort") {
-        write_and_abort(
-            args.get(i + 1).expect("--write-and-abort DIR N"),
-            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
-        );
-        return;
-    }
-    if let Some(i) = args.iter().position(|a| a == "--get-probe") {
-        get_probe(
-            args.get(i + 1).expect("--get-probe DIR N"),
-            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
-        );
-        return;
-    }
-    if let Some(i) = args.iter().position(|a| a == "--ingest-only") {
-        ingest_only(
-            args.get(i + 1).expect("--ingest-only DIR N"),
-            args.get(i + 2).and_then(|n| n.parse().ok()).expect("N"),
-        );
-        return;
+    // The child and profiling modes: `--MODE DIR N`.
+    type Mode = fn(&str, usize);
+    let modes: [(&str, Mode); 3] = [
+        ("--write-and-abort", write_and_abort),
+        ("--get-probe", get_probe),
+        ("--ingest-only", ingest_only),
+    ];
+    for (flag, run) in modes {
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            let dir = args.get(i + 1).unwrap_or_else(|| panic!("{flag} DIR N"));
+            let n = args.get(i + 2).and_then(|n| n.parse().ok());
+            run(dir, n.unwrap_or_else(|| panic!("{flag} DIR N: N")));
+            return;
+        }
     }
     let bench_mode = args.iter().any(|a| a == "--bench");
     let events_n = args
